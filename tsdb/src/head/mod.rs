@@ -1,0 +1,380 @@
+//! The in-memory head: recent samples of every active series.
+//!
+//! Series are found by label hash (sharded maps, so concurrent writers rarely
+//! contend), addressed by a [`SeriesRef`] that the WAL records and that stays
+//! stable across restarts, and indexed by [`postings::Postings`] for
+//! selection. Label strings are interned once in a [`symbols::SymbolTable`];
+//! a series holds only symbol pairs and its chunks.
+
+mod postings;
+mod series;
+mod symbols;
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use sightline_model::{Label, Labels, Matcher};
+
+use crate::querier::{Querier, Series, SeriesSet, TimeRange};
+use crate::{Rejection, Result, SeriesRef};
+pub(crate) use series::{Appended, MemSeries};
+use symbols::{Sym, SymbolTable};
+
+const SHARDS: usize = 64;
+
+/// Counters exposed on `/metrics`.
+#[derive(Debug)]
+pub struct HeadStats {
+    pub series: AtomicU64,
+    pub chunks: AtomicU64,
+    pub samples_appended: AtomicU64,
+    pub out_of_order: AtomicU64,
+    pub duplicate: AtomicU64,
+    pub min_t: AtomicI64,
+    pub max_t: AtomicI64,
+}
+
+impl Default for HeadStats {
+    fn default() -> Self {
+        Self {
+            series: AtomicU64::new(0),
+            chunks: AtomicU64::new(0),
+            samples_appended: AtomicU64::new(0),
+            out_of_order: AtomicU64::new(0),
+            duplicate: AtomicU64::new(0),
+            min_t: AtomicI64::new(i64::MAX),
+            max_t: AtomicI64::new(i64::MIN),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    by_hash: HashMap<u64, Arc<MemSeries>>,
+    /// Series whose hash collides with one in `by_hash`: rare, scanned.
+    collisions: Vec<Arc<MemSeries>>,
+}
+
+/// The in-memory part of the store.
+#[derive(Debug)]
+pub struct Head {
+    symbols: SymbolTable,
+    shards: Box<[RwLock<Shard>]>,
+    by_id: RwLock<HashMap<SeriesRef, Arc<MemSeries>>>,
+    postings: RwLock<Postings>,
+    next_id: AtomicU64,
+    stats: HeadStats,
+}
+
+use postings::Postings;
+
+impl Default for Head {
+    fn default() -> Self {
+        Self {
+            symbols: SymbolTable::default(),
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            by_id: RwLock::default(),
+            postings: RwLock::default(),
+            next_id: AtomicU64::new(1),
+            stats: HeadStats::default(),
+        }
+    }
+}
+
+/// Hash of a label set, stable within a process.
+pub fn hash_labels(labels: &Labels) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for l in labels.iter() {
+        l.name.hash(&mut h);
+        l.value.hash(&mut h);
+    }
+    h.finish()
+}
+
+impl Head {
+    pub fn stats(&self) -> &HeadStats {
+        &self.stats
+    }
+
+    /// The series with exactly these labels, if it exists.
+    pub(crate) fn get(&self, labels: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
+        let shard = read(&self.shards[hash as usize % SHARDS]);
+        self.find(&shard, labels, hash)
+    }
+
+    fn find(&self, shard: &Shard, labels: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
+        let first = shard.by_hash.get(&hash)?;
+        if self.labels_equal(first, labels) {
+            return Some(Arc::clone(first));
+        }
+        shard
+            .collisions
+            .iter()
+            .find(|s| s.hash == hash && self.labels_equal(s, labels))
+            .cloned()
+    }
+
+    /// The series with these labels, created (with a fresh ref) if missing.
+    /// The bool is true when it was created.
+    pub(crate) fn get_or_create(&self, labels: &Labels, hash: u64) -> (Arc<MemSeries>, bool) {
+        if let Some(s) = self.get(labels, hash) {
+            return (s, false);
+        }
+        let mut shard = write(&self.shards[hash as usize % SHARDS]);
+        if let Some(s) = self.find(&shard, labels, hash) {
+            return (s, false);
+        }
+        let id = SeriesRef(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let series = self.register(id, labels, hash);
+        insert_in_shard(&mut shard, Arc::clone(&series));
+        (series, true)
+    }
+
+    /// Recreates a series read from the WAL under its recorded ref.
+    pub(crate) fn create_with_id(&self, id: SeriesRef, labels: &Labels) {
+        self.next_id.fetch_max(id.0 + 1, Ordering::Relaxed);
+        let hash = hash_labels(labels);
+        let mut shard = write(&self.shards[hash as usize % SHARDS]);
+        if let Some(existing) = self.find(&shard, labels, hash) {
+            // The same labels logged twice under two refs: both refs lead to
+            // the one series.
+            write(&self.by_id).insert(id, existing);
+            return;
+        }
+        let series = self.register(id, labels, hash);
+        insert_in_shard(&mut shard, series);
+    }
+
+    fn register(&self, id: SeriesRef, labels: &Labels, hash: u64) -> Arc<MemSeries> {
+        let syms: Box<[(Sym, Sym)]> = labels
+            .iter()
+            .map(|l| (self.symbols.intern(&l.name), self.symbols.intern(&l.value)))
+            .collect();
+        write(&self.postings).add(id, &syms);
+        let series = Arc::new(MemSeries::new(id, hash, syms));
+        write(&self.by_id).insert(id, Arc::clone(&series));
+        self.stats.series.fetch_add(1, Ordering::Relaxed);
+        series
+    }
+
+    pub(crate) fn by_id(&self, id: SeriesRef) -> Option<Arc<MemSeries>> {
+        read(&self.by_id).get(&id).cloned()
+    }
+
+    /// Appends one sample to a series, keeping the counters.
+    pub(crate) fn append(&self, series: &MemSeries, t: i64, v: f64) -> Result<bool, Rejection> {
+        let result = series.lock().append(t, v);
+        match result {
+            Ok(Appended::Stored { new_chunk }) => {
+                if new_chunk {
+                    self.stats.chunks.fetch_add(1, Ordering::Relaxed);
+                }
+                self.stats.samples_appended.fetch_add(1, Ordering::Relaxed);
+                self.stats.min_t.fetch_min(t, Ordering::Relaxed);
+                self.stats.max_t.fetch_max(t, Ordering::Relaxed);
+                Ok(true)
+            }
+            Ok(Appended::Ignored) => Ok(false),
+            Err(r) => {
+                match r {
+                    Rejection::OutOfOrder => &self.stats.out_of_order,
+                    Rejection::Duplicate => &self.stats.duplicate,
+                }
+                .fetch_add(1, Ordering::Relaxed);
+                Err(r)
+            }
+        }
+    }
+
+    fn labels_equal(&self, series: &MemSeries, labels: &Labels) -> bool {
+        series.labels.len() == labels.len()
+            && self.symbols.with(|r| {
+                series
+                    .labels
+                    .iter()
+                    .zip(labels.iter())
+                    .all(|(&(n, v), l)| r.get(n) == l.name && r.get(v) == l.value)
+            })
+    }
+
+    /// The label set of a series, resolved from symbols.
+    pub(crate) fn labels_of_series(&self, series: &MemSeries) -> Labels {
+        self.symbols.with(|r| self.labels_of(series, r))
+    }
+
+    fn labels_of(&self, series: &MemSeries, resolve: &symbols::Resolver<'_>) -> Labels {
+        Labels::from_sorted(
+            series
+                .labels
+                .iter()
+                .map(|&(n, v)| Label {
+                    name: resolve.get(n).to_string(),
+                    value: resolve.get(v).to_string(),
+                })
+                .collect(),
+        )
+    }
+
+    /// Refs of the series satisfying every matcher, ascending.
+    fn select_ids(&self, matchers: &[Matcher]) -> Vec<SeriesRef> {
+        let postings = read(&self.postings);
+        // Matchers that cannot match "" narrow the candidates through the
+        // index; the rest are checked per candidate.
+        let mut candidates: Option<Vec<SeriesRef>> = None;
+        let mut residual = Vec::new();
+        for m in matchers {
+            if m.matches_empty() {
+                residual.push(m);
+                continue;
+            }
+            let Some(name) = self.symbols.lookup(&m.name) else {
+                return Vec::new();
+            };
+            let ids = match m.op {
+                sightline_model::MatchOp::Equal => match self.symbols.lookup(&m.value) {
+                    Some(v) => postings.get(name, v).to_vec(),
+                    None => Vec::new(),
+                },
+                _ => self.symbols.with(|r| {
+                    postings::union(
+                        postings
+                            .values(name)
+                            .filter(|&(v, _)| m.matches(r.get(v)))
+                            .map(|(_, ids)| ids)
+                            .collect(),
+                    )
+                }),
+            };
+            candidates = Some(match candidates {
+                None => ids,
+                Some(c) => postings::intersect(&c, &ids),
+            });
+            if candidates.as_ref().is_some_and(Vec::is_empty) {
+                return Vec::new();
+            }
+        }
+        let candidates = candidates.unwrap_or_else(|| postings.all().to_vec());
+        drop(postings);
+        if residual.is_empty() {
+            return candidates;
+        }
+        let by_id = read(&self.by_id);
+        self.symbols.with(|r| {
+            candidates
+                .into_iter()
+                .filter(|id| {
+                    by_id.get(id).is_some_and(|s| {
+                        residual.iter().all(|m| {
+                            let v = s
+                                .labels
+                                .iter()
+                                .find(|&&(n, _)| r.get(n) == m.name)
+                                .map_or("", |&(_, v)| r.get(v));
+                            m.matches(v)
+                        })
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Series matching `matchers` that have samples in `range`.
+    fn select_series(&self, matchers: &[Matcher], range: TimeRange) -> Vec<Arc<MemSeries>> {
+        let ids = self.select_ids(matchers);
+        let by_id = read(&self.by_id);
+        ids.iter()
+            .filter_map(|id| by_id.get(id))
+            .filter(|s| s.lock().overlaps(range.start_ms, range.end_ms))
+            .cloned()
+            .collect()
+    }
+}
+
+fn insert_in_shard(shard: &mut Shard, series: Arc<MemSeries>) {
+    match shard.by_hash.entry(series.hash) {
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(series);
+        }
+        std::collections::hash_map::Entry::Occupied(_) => shard.collisions.push(series),
+    }
+}
+
+impl Querier for Head {
+    fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<SeriesSet> {
+        let selected = self.select_series(matchers, range);
+        let mut labelled: Vec<(Labels, Arc<MemSeries>)> = self.symbols.with(|r| {
+            selected
+                .into_iter()
+                .map(|s| (self.labels_of(&s, r), s))
+                .collect()
+        });
+        labelled.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let (mint, maxt) = (range.start_ms, range.end_ms);
+        Ok(Box::new(labelled.into_iter().map(move |(labels, s)| {
+            let chunks = s.lock().chunks_in(mint, maxt);
+            Ok(Series {
+                labels,
+                samples: Box::new(series::samples_in(chunks, mint, maxt)),
+            })
+        })))
+    }
+
+    fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<String>> {
+        let mut names = BTreeSet::new();
+        if matchers.is_empty() && range == TimeRange::ALL {
+            let postings = read(&self.postings);
+            self.symbols.with(|r| {
+                names.extend(postings.names().map(|n| r.get(n).to_string()));
+            });
+        } else {
+            let series = self.select_series(matchers, range);
+            self.symbols.with(|r| {
+                for s in &series {
+                    names.extend(s.labels.iter().map(|&(n, _)| r.get(n).to_string()));
+                }
+            });
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<Vec<String>> {
+        let Some(sym) = self.symbols.lookup(name) else {
+            return Ok(Vec::new());
+        };
+        let mut values = BTreeSet::new();
+        if matchers.is_empty() && range == TimeRange::ALL {
+            let postings = read(&self.postings);
+            self.symbols.with(|r| {
+                values.extend(postings.values(sym).map(|(v, _)| r.get(v).to_string()));
+            });
+        } else {
+            let series = self.select_series(matchers, range);
+            self.symbols.with(|r| {
+                for s in &series {
+                    if let Some(&(_, v)) = s.labels.iter().find(|&&(n, _)| n == sym) {
+                        values.insert(r.get(v).to_string());
+                    }
+                }
+            });
+        }
+        Ok(values.into_iter().collect())
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,60 @@
+//! Sightline's metrics store.
+//!
+//! A write travels through three layers:
+//!
+//! 1. [`Tsdb::append`] resolves each series in the [`head::Head`] (creating
+//!    it, with a new [`SeriesRef`], if unseen), checks every sample against
+//!    Prometheus's ordering rules and appends the accepted ones to the
+//!    series' compressed [`chunk`]s;
+//! 2. under the same lock, the new series definitions and accepted samples are
+//!    framed as records and appended to the [`wal`], so log order is apply
+//!    order;
+//! 3. the WAL is fsynced per its policy (group commit per batch by default)
+//!    before `append` returns — only then may the caller acknowledge.
+//!
+//! On open the WAL is replayed into a fresh head. Reads go through the
+//! [`Querier`] trait, which the head implements today and which persisted
+//! blocks and a merging querier will implement next, so the query engine
+//! never sees which layer answered.
+//!
+//! ```
+//! use sightline_model::{Labels, LabelLimits, Matcher, MatchOp, Sample};
+//! use sightline_tsdb::{Options, Querier, TimeRange, Tsdb};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = Tsdb::open(dir.path(), Options::default()).unwrap();
+//! let up = Labels::from_pairs([("__name__", "up"), ("job", "node")])
+//!     .validated(&LabelLimits::default())
+//!     .unwrap();
+//! db.append(&[(up, vec![Sample::new(1_000, 1.0)])]).unwrap();
+//!
+//! let m = Matcher::new(MatchOp::Equal, "job", "node").unwrap();
+//! let mut set = db.querier().select(&[m], TimeRange::ALL).unwrap();
+//! let series = set.next().unwrap().unwrap();
+//! assert_eq!(series.samples.collect::<Vec<_>>(), [Sample::new(1_000, 1.0)]);
+//! ```
+
+pub mod chunk;
+mod db;
+mod error;
+pub mod head;
+mod querier;
+pub mod wal;
+
+pub use db::{AppendReport, Options, RejectedSample, Tsdb};
+pub use error::{Error, Result};
+pub use querier::{Querier, SampleIter, Series, SeriesSet, TimeRange};
+
+/// A series' identity inside the store: assigned on first sight, recorded in
+/// the WAL, and stable across restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SeriesRef(pub u64);
+
+/// Why a well-formed sample was not stored. Messages are Prometheus's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum Rejection {
+    #[error("out of order sample")]
+    OutOfOrder,
+    #[error("duplicate sample for timestamp")]
+    Duplicate,
+}

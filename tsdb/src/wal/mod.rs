@@ -1,0 +1,453 @@
+//! The write-ahead log.
+//!
+//! Every accepted write is framed into records ([`record`]) and appended to
+//! numbered segment files (`wal/00000001`, …) before it is acknowledged. The
+//! fsync policy decides when the bytes reach the disk:
+//!
+//! - [`FsyncPolicy::Batch`] (default): each append call is fsynced before it
+//!   returns; concurrent appenders share one fsync (group commit), so the cost
+//!   is paid per round of requests, not per request.
+//! - [`FsyncPolicy::Interval`]: a background thread fsyncs every interval; a
+//!   machine crash (not a process crash) can lose up to one interval.
+//!
+//! On open, the latest checkpoint and the segments after it are replayed. A
+//! torn or corrupt record (bad length, checksum or payload) ends the replay:
+//! everything before it is kept, the segment is cut back to the last good
+//! record and later segments are removed, and the error is logged and
+//! reported, not fatal. Writing always starts in a fresh segment.
+//!
+//! Truncation hooks for block persistence: [`Wal::cut_segment`] closes the
+//! current segment, and [`Wal::checkpoint`] writes the records still needed
+//! (e.g. the series definitions of live series) into `checkpoint.NNNNNNNN`
+//! atomically and then deletes the segments it covers.
+
+pub mod record;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::{Error, Result};
+use record::{Record, FRAME_HEADER, MAX_RECORD_BYTES};
+
+/// When appended bytes are forced to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// fsync before every append is acknowledged (with group commit).
+    Batch,
+    /// fsync on a timer; appends are acknowledged once written to the OS.
+    Interval(Duration),
+}
+
+/// WAL settings.
+#[derive(Debug, Clone)]
+pub struct WalOptions {
+    pub segment_bytes: u64,
+    pub fsync: FsyncPolicy,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 128 << 20,
+            fsync: FsyncPolicy::Batch,
+        }
+    }
+}
+
+/// Counters exposed on `/metrics`.
+#[derive(Debug, Default)]
+pub struct WalStats {
+    pub bytes_written: AtomicU64,
+    pub records_written: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub segment: AtomicU64,
+    pub replay_corruptions: AtomicU64,
+}
+
+/// What a replay found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReplayReport {
+    pub records: u64,
+    pub segments: u64,
+    /// Set when replay stopped early at a torn or corrupt record.
+    pub corruption: Option<String>,
+}
+
+/// An open write-ahead log.
+#[derive(Debug)]
+pub struct Wal {
+    dir: PathBuf,
+    options: WalOptions,
+    writer: Mutex<Writer>,
+    /// Highest append sequence number known to be on disk.
+    synced: Mutex<u64>,
+    stats: WalStats,
+}
+
+#[derive(Debug)]
+struct Writer {
+    file: Arc<File>,
+    segment: u64,
+    size: u64,
+    /// Sequence number of the last append written to the file.
+    seq: u64,
+    /// Set when a failed write could not be undone: later records would sit
+    /// behind garbage and be lost on replay, so we refuse them instead.
+    broken: bool,
+    frames: Vec<u8>,
+}
+
+impl Wal {
+    /// Replays the log in `dir` (creating it if needed) into `on_record`, then
+    /// opens a fresh segment for writing.
+    pub fn open(
+        dir: impl Into<PathBuf>,
+        options: WalOptions,
+        mut on_record: impl FnMut(Record),
+    ) -> Result<(Self, ReplayReport)> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let stats = WalStats::default();
+        let report = replay(&dir, &mut on_record)?;
+        if report.corruption.is_some() {
+            stats.replay_corruptions.fetch_add(1, Ordering::Relaxed);
+        }
+        let next = list(&dir)?.segments.last().map_or(1, |s| s + 1);
+        let file = create_segment(&dir, next)?;
+        stats.segment.store(next, Ordering::Relaxed);
+        let wal = Self {
+            dir,
+            options,
+            writer: Mutex::new(Writer {
+                file: Arc::new(file),
+                segment: next,
+                size: 0,
+                seq: 0,
+                broken: false,
+                frames: Vec::new(),
+            }),
+            synced: Mutex::new(0),
+            stats,
+        };
+        Ok((wal, report))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn options(&self) -> &WalOptions {
+        &self.options
+    }
+
+    pub fn stats(&self) -> &WalStats {
+        &self.stats
+    }
+
+    /// Takes the append lock. Records logged through the guard are written in
+    /// one call by [`WalAppend::commit`]; holding the guard while applying the
+    /// same records to the head keeps log order and apply order identical.
+    pub fn lock(&self) -> WalAppend<'_> {
+        let mut w = lock(&self.writer);
+        w.frames.clear();
+        WalAppend { wal: self, w }
+    }
+
+    /// Makes every append up to `seq` durable according to the policy. With
+    /// [`FsyncPolicy::Batch`] this fsyncs unless another caller's fsync
+    /// already covered `seq`.
+    pub fn sync(&self, seq: u64) -> Result<()> {
+        match self.options.fsync {
+            FsyncPolicy::Batch => self.sync_through(seq),
+            FsyncPolicy::Interval(_) => Ok(()),
+        }
+    }
+
+    /// fsyncs everything written so far, whatever the policy.
+    pub fn sync_all(&self) -> Result<()> {
+        self.sync_through(u64::MAX)
+    }
+
+    fn sync_through(&self, seq: u64) -> Result<()> {
+        let mut synced = lock(&self.synced);
+        if *synced >= seq {
+            return Ok(());
+        }
+        let (file, upto, segment) = {
+            let w = lock(&self.writer);
+            (Arc::clone(&w.file), w.seq, w.segment)
+        };
+        if *synced >= upto {
+            return Ok(());
+        }
+        file.sync_data()
+            .map_err(|e| Error::io(segment_path(&self.dir, segment), e))?;
+        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        *synced = upto;
+        Ok(())
+    }
+
+    /// Closes the current segment and starts the next; returns the number of
+    /// the last closed segment. Everything logged before is in segments ≤ it.
+    pub fn cut_segment(&self) -> Result<u64> {
+        let mut w = lock(&self.writer);
+        self.rotate(&mut w)?;
+        Ok(w.segment - 1)
+    }
+
+    /// Numbers of the segment files present, oldest first.
+    pub fn segments(&self) -> Result<Vec<u64>> {
+        Ok(list(&self.dir)?.segments)
+    }
+
+    /// Writes `payloads` (encoded records still needed after truncation, such
+    /// as live series definitions) as `checkpoint.<through>`, then deletes
+    /// segments ≤ `through` and older checkpoints. The checkpoint is written
+    /// to a temporary name and renamed, so a crash leaves either the old state
+    /// or the new one.
+    pub fn checkpoint<'a>(
+        &self,
+        through: u64,
+        payloads: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<()> {
+        let current = lock(&self.writer).segment;
+        if through >= current {
+            return Err(Error::InvalidArgument(format!(
+                "checkpoint through segment {through} would cover the open segment {current}"
+            )));
+        }
+        let name = checkpoint_path(&self.dir, through);
+        let tmp = name.with_extension("tmp");
+        let mut buf = Vec::new();
+        for p in payloads {
+            record::frame(&mut buf, p);
+        }
+        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(&buf).map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        fs::rename(&tmp, &name).map_err(|e| Error::io(&name, e))?;
+        sync_dir(&self.dir)?;
+        let listing = list(&self.dir)?;
+        for s in listing.segments.iter().filter(|&&s| s <= through) {
+            remove(&segment_path(&self.dir, *s))?;
+        }
+        for c in listing.checkpoints.iter().filter(|&&c| c < through) {
+            remove(&checkpoint_path(&self.dir, *c))?;
+        }
+        sync_dir(&self.dir)
+    }
+
+    fn rotate(&self, w: &mut Writer) -> Result<()> {
+        w.file
+            .sync_data()
+            .map_err(|e| Error::io(segment_path(&self.dir, w.segment), e))?;
+        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        let next = w.segment + 1;
+        w.file = Arc::new(create_segment(&self.dir, next)?);
+        w.segment = next;
+        w.size = 0;
+        self.stats.segment.store(next, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// An append in progress; see [`Wal::lock`].
+#[derive(Debug)]
+pub struct WalAppend<'a> {
+    wal: &'a Wal,
+    w: MutexGuard<'a, Writer>,
+}
+
+impl WalAppend<'_> {
+    /// Adds a record payload to this append.
+    pub fn log(&mut self, payload: &[u8]) {
+        record::frame(&mut self.w.frames, payload);
+        self.wal.stats.records_written.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes the logged records to the current segment (rotating first if it
+    /// is full) and returns the sequence number to pass to [`Wal::sync`].
+    pub fn commit(mut self) -> Result<u64> {
+        let w = &mut *self.w;
+        if w.broken {
+            return Err(Error::WalBroken);
+        }
+        if w.frames.is_empty() {
+            return Ok(w.seq);
+        }
+        if w.size > 0 && w.size + w.frames.len() as u64 > self.wal.options.segment_bytes {
+            self.wal.rotate(w)?;
+        }
+        let path = || segment_path(&self.wal.dir, w.segment);
+        if let Err(e) = (&*w.file).write_all(&w.frames) {
+            // Undo a partial write so the next record does not land behind it.
+            if w.file.set_len(w.size).is_err() {
+                w.broken = true;
+            }
+            return Err(Error::io(path(), e));
+        }
+        w.size += w.frames.len() as u64;
+        w.seq += 1;
+        self.wal
+            .stats
+            .bytes_written
+            .fetch_add(w.frames.len() as u64, Ordering::Relaxed);
+        Ok(w.seq)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the writer half-updated in
+    // a way that matters (sizes are updated after writes succeed).
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Debug, Default)]
+struct Listing {
+    segments: Vec<u64>,
+    checkpoints: Vec<u64>,
+}
+
+fn list(dir: &Path) -> Result<Listing> {
+    let mut out = Listing::default();
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(n) = name.strip_prefix("checkpoint.") {
+            if let Ok(n) = n.parse() {
+                out.checkpoints.push(n);
+            }
+        } else if let Ok(n) = name.parse() {
+            out.segments.push(n);
+        }
+    }
+    out.segments.sort_unstable();
+    out.checkpoints.sort_unstable();
+    Ok(out)
+}
+
+fn segment_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("{n:08}"))
+}
+
+fn checkpoint_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("checkpoint.{n:08}"))
+}
+
+fn create_segment(dir: &Path, n: u64) -> Result<File> {
+    let path = segment_path(dir, n);
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+fn remove(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Replays the newest checkpoint and the segments after it.
+fn replay(dir: &Path, on_record: &mut dyn FnMut(Record)) -> Result<ReplayReport> {
+    let listing = list(dir)?;
+    let mut report = ReplayReport::default();
+    let start_after = listing.checkpoints.last().copied();
+    if let Some(c) = start_after {
+        let path = checkpoint_path(dir, c);
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        if let Err((offset, why)) = read_frames(&bytes, &mut report, on_record) {
+            let msg = format!("{}: {why} at byte {offset}", path.display());
+            tracing::error!(%msg, "corrupt WAL checkpoint; kept the records before it");
+            report.corruption = Some(msg);
+        }
+    }
+    let segments: Vec<u64> = listing
+        .segments
+        .into_iter()
+        .filter(|&s| start_after.is_none_or(|c| s > c))
+        .collect();
+    for (i, &s) in segments.iter().enumerate() {
+        let path = segment_path(dir, s);
+        let mut bytes = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|e| Error::io(&path, e))?;
+        report.segments += 1;
+        if let Err((offset, why)) = read_frames(&bytes, &mut report, on_record) {
+            let dropped = &segments[i + 1..];
+            let msg = format!(
+                "{}: {why} at byte {offset} of {}; cut there, {} later segment(s) removed",
+                path.display(),
+                bytes.len(),
+                dropped.len()
+            );
+            tracing::error!(%msg, "torn or corrupt WAL tail; kept every record before it");
+            report.corruption = Some(msg);
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| Error::io(&path, e))?;
+            f.set_len(offset as u64).map_err(|e| Error::io(&path, e))?;
+            f.sync_all().map_err(|e| Error::io(&path, e))?;
+            for &later in dropped {
+                remove(&segment_path(dir, later))?;
+            }
+            sync_dir(dir)?;
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// Feeds every valid frame of `bytes` to `on_record`; on a bad frame returns
+/// its offset and what was wrong.
+fn read_frames(
+    bytes: &[u8],
+    report: &mut ReplayReport,
+    on_record: &mut dyn FnMut(Record),
+) -> std::result::Result<(), (usize, String)> {
+    let mut off = 0;
+    while off < bytes.len() {
+        let Some(header) = bytes.get(off..off + FRAME_HEADER) else {
+            return Err((off, "torn record header".into()));
+        };
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if len == 0 || len > MAX_RECORD_BYTES {
+            return Err((off, format!("invalid record length {len}")));
+        }
+        let start = off + FRAME_HEADER;
+        let Some(payload) = bytes.get(start..start + len) else {
+            return Err((off, "torn record".into()));
+        };
+        if crc32fast::hash(payload) != crc {
+            return Err((off, "checksum mismatch".into()));
+        }
+        match record::decode(payload) {
+            Ok(r) => on_record(r),
+            Err(e) => return Err((off, format!("undecodable record: {e}"))),
+        }
+        report.records += 1;
+        off = start + len;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
