@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use sightline_model::{Labels, Sample};
 
 use crate::head::{hash_labels, Head, MemSeries};
-use crate::wal::record::{encode_samples, encode_series, RefSample, Record};
+use crate::wal::record::{encode_samples, encode_series, Record, RefSample};
 use crate::wal::{FsyncPolicy, ReplayReport, Wal, WalOptions};
 use crate::{Querier, Rejection, Result, SeriesRef};
 

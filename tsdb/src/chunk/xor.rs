@@ -254,7 +254,11 @@ impl XorIter {
             _ => return Some(self.r.read_bits(64)? as i64),
         };
         let raw = self.r.read_bits(n)? as i64;
-        Some(if raw > 1 << (n - 1) { raw - (1 << n) } else { raw })
+        Some(if raw > 1 << (n - 1) {
+            raw - (1 << n)
+        } else {
+            raw
+        })
     }
 
     fn read_value(&mut self) -> Option<()> {
@@ -323,14 +327,12 @@ mod tests {
             Just(-0.0),
             (0u32..1000).prop_map(f64::from),
         ];
-        let delta = prop_oneof![
-            Just(15_000i64),
-            1i64..100,
-            1i64..1 << 20,
-            1i64..1 << 40,
-        ];
-        (any::<i32>(), proptest::collection::vec((delta, value), 1..=120)).prop_map(
-            |(start, steps)| {
+        let delta = prop_oneof![Just(15_000i64), 1i64..100, 1i64..1 << 20, 1i64..1 << 40,];
+        (
+            any::<i32>(),
+            proptest::collection::vec((delta, value), 1..=120),
+        )
+            .prop_map(|(start, steps)| {
                 let mut t = start as i64;
                 steps
                     .into_iter()
@@ -339,8 +341,7 @@ mod tests {
                         Sample::new(t, v)
                     })
                     .collect()
-            },
-        )
+            })
     }
 
     proptest! {

@@ -32,7 +32,10 @@ fn survives_reopen_bit_exact() {
     let before = {
         let db = Tsdb::open(dir.path(), Options::default()).unwrap();
         db.append(&[
-            (labels("up", "a"), vec![Sample::new(1, 1.0), Sample::new(2, stale)]),
+            (
+                labels("up", "a"),
+                vec![Sample::new(1, 1.0), Sample::new(2, stale)],
+            ),
             (labels("up", "b"), vec![Sample::new(1, f64::NEG_INFINITY)]),
         ])
         .unwrap();
@@ -105,8 +108,15 @@ fn concurrent_writers_replay_identically() {
                         // Every writer touches shared series too, racing on them.
                         let batch: Vec<_> = (0..20)
                             .map(|i| {
-                                let inst = if i % 2 == 0 { format!("shared{i}") } else { format!("w{w}-{i}") };
-                                (labels("m", &inst), vec![Sample::new(round * 10 + w, i as f64)])
+                                let inst = if i % 2 == 0 {
+                                    format!("shared{i}")
+                                } else {
+                                    format!("w{w}-{i}")
+                                };
+                                (
+                                    labels("m", &inst),
+                                    vec![Sample::new(round * 10 + w, i as f64)],
+                                )
                             })
                             .collect();
                         db.append(&batch).unwrap();

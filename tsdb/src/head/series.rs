@@ -108,6 +108,7 @@ impl SeriesState {
         }
         out
     }
+}
 
 /// Streams the samples of a series' chunks that fall in `[mint, maxt]`.
 pub fn samples_in(
@@ -136,7 +137,10 @@ mod tests {
         let s = series();
         let mut st = s.lock();
         assert_eq!(st.append(10, 1.0), Ok(Appended::Stored { new_chunk: true }));
-        assert_eq!(st.append(20, 2.0), Ok(Appended::Stored { new_chunk: false }));
+        assert_eq!(
+            st.append(20, 2.0),
+            Ok(Appended::Stored { new_chunk: false })
+        );
         assert_eq!(st.append(15, 9.0), Err(Rejection::OutOfOrder));
         assert_eq!(st.append(20, 2.0), Ok(Appended::Ignored));
         assert_eq!(st.append(20, 3.0), Err(Rejection::Duplicate));
@@ -147,7 +151,11 @@ mod tests {
         let got: Vec<Sample> = samples_in(st.chunks_in(0, 100), 0, 100).collect();
         assert_eq!(
             got,
-            [Sample::new(10, 1.0), Sample::new(20, 2.0), Sample::stale(30)]
+            [
+                Sample::new(10, 1.0),
+                Sample::new(20, 2.0),
+                Sample::stale(30)
+            ]
         );
     }
 
@@ -163,7 +171,11 @@ mod tests {
         }
         assert_eq!(cuts, 1000_usize.div_ceil(MAX_SAMPLES_PER_CHUNK as usize));
         let chunks = st.chunks_in(2000, 2990);
-        assert!(chunks.len() <= 2, "only overlapping chunks: {}", chunks.len());
+        assert!(
+            chunks.len() <= 2,
+            "only overlapping chunks: {}",
+            chunks.len()
+        );
         let got: Vec<i64> = samples_in(chunks, 2000, 2990)
             .map(|s| s.timestamp_ms)
             .collect();

@@ -32,10 +32,23 @@ fn selected(head: &Head, matchers: &[Matcher], range: TimeRange) -> Vec<String> 
 
 fn fixture() -> Head {
     head_with(&[
-        (&[("__name__", "up"), ("job", "node"), ("instance", "a")], &[10, 20]),
-        (&[("__name__", "up"), ("job", "node"), ("instance", "b")], &[30]),
+        (
+            &[("__name__", "up"), ("job", "node"), ("instance", "a")],
+            &[10, 20],
+        ),
+        (
+            &[("__name__", "up"), ("job", "node"), ("instance", "b")],
+            &[30],
+        ),
         (&[("__name__", "up"), ("job", "api")], &[10]),
-        (&[("__name__", "http_requests_total"), ("job", "api"), ("code", "200")], &[10]),
+        (
+            &[
+                ("__name__", "http_requests_total"),
+                ("job", "api"),
+                ("code", "200"),
+            ],
+            &[10],
+        ),
     ])
 }
 
@@ -61,7 +74,10 @@ fn empty_matching_selects_missing_labels() {
     assert_eq!(
         selected(
             &h,
-            &[m(MatchOp::Equal, "__name__", "up"), m(MatchOp::Equal, "instance", "")],
+            &[
+                m(MatchOp::Equal, "__name__", "up"),
+                m(MatchOp::Equal, "instance", "")
+            ],
             TimeRange::ALL
         ),
         [r#"{__name__="up", job="api"}"#]
@@ -70,7 +86,10 @@ fn empty_matching_selects_missing_labels() {
     assert_eq!(
         selected(
             &h,
-            &[m(MatchOp::Equal, "job", "api"), m(MatchOp::NotEqual, "code", "200")],
+            &[
+                m(MatchOp::Equal, "job", "api"),
+                m(MatchOp::NotEqual, "code", "200")
+            ],
             TimeRange::ALL
         ),
         [r#"{__name__="up", job="api"}"#]
@@ -90,13 +109,21 @@ fn regex_matchers_are_anchored() {
         0
     );
     assert_eq!(
-        selected(&h, &[m(MatchOp::RegexMatch, "job", "no.*|api")], TimeRange::ALL).len(),
+        selected(
+            &h,
+            &[m(MatchOp::RegexMatch, "job", "no.*|api")],
+            TimeRange::ALL
+        )
+        .len(),
         4
     );
     assert_eq!(
         selected(
             &h,
-            &[m(MatchOp::Equal, "__name__", "up"), m(MatchOp::RegexNoMatch, "instance", "a|b")],
+            &[
+                m(MatchOp::Equal, "__name__", "up"),
+                m(MatchOp::RegexNoMatch, "instance", "a|b")
+            ],
             TimeRange::ALL
         ),
         [r#"{__name__="up", job="api"}"#]
@@ -133,15 +160,23 @@ fn label_names_and_values() {
         ["api", "node"]
     );
     assert_eq!(
-        h.label_values("instance", &[], TimeRange::new(25, 40)).unwrap(),
+        h.label_values("instance", &[], TimeRange::new(25, 40))
+            .unwrap(),
         ["b"]
     );
     assert_eq!(
-        h.label_values("__name__", &[m(MatchOp::Equal, "job", "api")], TimeRange::ALL)
-            .unwrap(),
+        h.label_values(
+            "__name__",
+            &[m(MatchOp::Equal, "job", "api")],
+            TimeRange::ALL
+        )
+        .unwrap(),
         ["http_requests_total", "up"]
     );
-    assert!(h.label_values("nope", &[], TimeRange::ALL).unwrap().is_empty());
+    assert!(h
+        .label_values("nope", &[], TimeRange::ALL)
+        .unwrap()
+        .is_empty());
 }
 
 #[test]

@@ -266,7 +266,10 @@ impl WalAppend<'_> {
     /// Adds a record payload to this append.
     pub fn log(&mut self, payload: &[u8]) {
         record::frame(&mut self.w.frames, payload);
-        self.wal.stats.records_written.fetch_add(1, Ordering::Relaxed);
+        self.wal
+            .stats
+            .records_written
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Writes the logged records to the current segment (rotating first if it

@@ -104,7 +104,9 @@ pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
             while !rest.is_empty() {
                 let series = SeriesRef(get_uvarint(&mut rest)?);
                 let t = base.wrapping_add(get_varint(&mut rest)?);
-                let (bits, tail) = rest.split_first_chunk::<8>().ok_or(DecodeError::Truncated)?;
+                let (bits, tail) = rest
+                    .split_first_chunk::<8>()
+                    .ok_or(DecodeError::Truncated)?;
                 rest = tail;
                 out.push(RefSample {
                     series,
