@@ -17,11 +17,15 @@
 //! assert!(m.matches(labels.get("job").unwrap_or("")));
 //! ```
 
+mod duration;
 mod labels;
 mod matcher;
 pub mod remote_write;
 mod sample;
 
-pub use labels::{Label, LabelError, LabelLimits, Labels, METRIC_NAME};
+pub use duration::{parse_duration, DurationError};
+pub use labels::{
+    is_valid_label_name, is_valid_metric_name, Label, LabelError, LabelLimits, Labels, METRIC_NAME,
+};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{is_stale_nan, Sample, STALE_NAN_BITS};

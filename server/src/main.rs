@@ -1,1 +1,39 @@
-fn main() {}
+//! `sightline`: the server binary. Parsing and wiring live in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use sightline_server::cli::{Cli, Command};
+use sightline_server::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config =
+                match Config::load(args.config.as_deref(), std::env::vars(), &args.overrides()) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("sightline: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+            sightline_server::init_logging(&config);
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("sightline: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(sightline_server::serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("sightline: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -98,6 +98,11 @@ impl Head {
         &self.stats
     }
 
+    /// Distinct interned label names and values.
+    pub fn symbol_count(&self) -> usize {
+        self.symbols.len()
+    }
+
     /// The series with exactly these labels, if it exists.
     pub(crate) fn get(&self, labels: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
         let shard = read(&self.shards[hash as usize % SHARDS]);

@@ -50,10 +50,6 @@ impl SymbolTable {
     pub fn len(&self) -> usize {
         read(&self.inner).strings.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Turns symbols back into strings while holding the table's read lock.

@@ -1,0 +1,52 @@
+//! Errors of the Prometheus-compatible API, in Prometheus's JSON shape.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// An API failure; each variant is one of Prometheus's `errorType`s.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request was wrong: 400 `bad_data`.
+    #[error("{0}")]
+    BadData(String),
+    /// The server failed: 500 `internal`. The detail is logged, not sent.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadData(_) => (StatusCode::BAD_REQUEST, "bad_data"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<sightline_tsdb::Error> for ApiError {
+    fn from(e: sightline_tsdb::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind) = self.parts();
+        let message = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error serving API request");
+                "internal server error".to_string()
+            }
+            ApiError::BadData(m) => m.clone(),
+        };
+        let body = json!({"status": "error", "errorType": kind, "error": message});
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Prometheus's success envelope.
+pub fn success(data: impl serde::Serialize) -> Response {
+    Json(json!({"status": "success", "data": data})).into_response()
+}

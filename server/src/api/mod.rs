@@ -1,0 +1,78 @@
+//! The HTTP API: routes, shared state, and the handlers behind them.
+//!
+//! | route | peer it imitates |
+//! |---|---|
+//! | `POST /api/v1/write` | Prometheus remote write 1.0 receiver |
+//! | `GET/POST /api/v1/series`, `/api/v1/labels`, `/api/v1/label/{name}/values` | Prometheus HTTP API |
+//! | `/-/healthy`, `/-/ready`, `/metrics` | Prometheus's own endpoints |
+
+mod error;
+mod metadata;
+mod params;
+mod status;
+mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use sightline_tsdb::Tsdb;
+use tokio::sync::Semaphore;
+
+pub use error::ApiError;
+
+use crate::config::Config;
+use crate::telemetry::IngestStats;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub tsdb: Arc<Tsdb>,
+    pub ingest: Arc<IngestStats>,
+    /// Bounds concurrent write requests (and the blocking threads they use).
+    write_permits: Arc<Semaphore>,
+    queue_timeout: Duration,
+    /// Process start, seconds since the Unix epoch.
+    started_at: f64,
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, tsdb: Arc<Tsdb>) -> Self {
+        Self {
+            write_permits: Arc::new(Semaphore::new(config.ingest.max_concurrent_writes)),
+            queue_timeout: config.ingest.queue_timeout.0,
+            ingest: Arc::default(),
+            started_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            config,
+            tsdb,
+        }
+    }
+}
+
+/// The whole HTTP surface of the server.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.ingest.max_body_bytes;
+    Router::new()
+        .route(
+            "/api/v1/write",
+            post(write::remote_write).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route(
+            "/api/v1/series",
+            get(metadata::series).post(metadata::series),
+        )
+        .route(
+            "/api/v1/labels",
+            get(metadata::labels).post(metadata::labels),
+        )
+        .route("/api/v1/label/{name}/values", get(metadata::label_values))
+        .route("/-/healthy", get(status::healthy).head(status::healthy))
+        .route("/-/ready", get(status::ready).head(status::ready))
+        .route("/metrics", get(status::metrics))
+        .with_state(state)
+}

@@ -1,0 +1,178 @@
+//! `POST /api/v1/write`: Prometheus remote write 1.0.
+//!
+//! Responses follow Prometheus's receiver: 204 when everything was stored;
+//! 400 with a plain-text reason for bodies that do not decode, invalid series
+//! and samples refused by the ordering rules — the valid rest of the batch is
+//! stored and 400 tells the sender not to retry; 413 past the size limits;
+//! 415 for remote write 2.0 bodies; 503 with `Retry-After` when the server is
+//! saturated, so senders back off and retry instead of dropping data; 500 if
+//! the WAL cannot be written. 2xx is only sent after the WAL append (and its
+//! fsync, per policy).
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use sightline_model::remote_write::{DecodeError, WriteRequest};
+use sightline_model::{LabelError, Labels, Sample};
+
+use super::AppState;
+
+pub async fn remote_write(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let response = handle(&state, &headers, body).await;
+    state.ingest.count_request(response.status().as_u16());
+    response
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, body: Bytes) -> Response {
+    if let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        if ct.contains("io.prometheus.write.v2") {
+            return text(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "remote write 2.0 is not supported; send prometheus.WriteRequest (remote write 1.0)",
+            );
+        }
+    }
+    let permit = match tokio::time::timeout(
+        state.queue_timeout,
+        state.write_permits.clone().acquire_owned(),
+    )
+    .await
+    {
+        Ok(Ok(p)) => p,
+        _ => {
+            state.ingest.throttled.fetch_add(1, Ordering::Relaxed);
+            let mut r = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many concurrent write requests; retry later",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return r;
+        }
+    };
+    state
+        .ingest
+        .body_bytes
+        .fetch_add(body.len() as u64, Ordering::Relaxed);
+    let limits = state.config.ingest.label_limits();
+    let max_decompressed = state.config.ingest.max_decompressed_bytes;
+    let tsdb = state.tsdb.clone();
+    let ingest = state.ingest.clone();
+    // Decoding, validation and the WAL fsync are blocking work.
+    let outcome = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let request = match WriteRequest::decode_snappy(&body, max_decompressed) {
+            Ok(r) => r,
+            Err(e @ DecodeError::TooLarge { .. }) => {
+                return text(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string())
+            }
+            Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
+        let (batch, invalid) = to_batch(request, &limits);
+        let received: u64 =
+            batch.iter().map(|(_, s)| s.len() as u64).sum::<u64>() + invalid.samples;
+        ingest
+            .samples_received
+            .fetch_add(received, Ordering::Relaxed);
+        ingest
+            .rejected_invalid
+            .fetch_add(invalid.samples, Ordering::Relaxed);
+        let report = match tsdb.append(&batch) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "remote write: storing failed");
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("storing samples failed: {e}"),
+                );
+            }
+        };
+        ingest
+            .samples_stored
+            .fetch_add(report.samples_accepted, Ordering::Relaxed);
+        let mut problems = Vec::new();
+        if let Some(first) = &invalid.first {
+            problems.push(format!(
+                "{first} ({} series with {} samples rejected)",
+                invalid.series, invalid.samples
+            ));
+        }
+        if let Some(first) = &report.first_rejection {
+            problems.push(format!("{first} ({} samples rejected)", report.rejected));
+        }
+        if problems.is_empty() {
+            StatusCode::NO_CONTENT.into_response()
+        } else {
+            let message = problems.join("; ");
+            tracing::debug!(%message, "remote write: partial rejection");
+            text(StatusCode::BAD_REQUEST, &message)
+        }
+    })
+    .await;
+    outcome.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "remote write task failed");
+        text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    })
+}
+
+/// Series refused before storage because their labels are invalid.
+#[derive(Debug, Default)]
+struct Invalid {
+    series: u64,
+    samples: u64,
+    first: Option<LabelError>,
+}
+
+/// Validates labels and converts to the store's batch; series without
+/// samples are skipped (they would create nothing).
+fn to_batch(
+    request: WriteRequest,
+    limits: &sightline_model::LabelLimits,
+) -> (Vec<(Labels, Vec<Sample>)>, Invalid) {
+    let mut invalid = Invalid::default();
+    let mut batch = Vec::with_capacity(request.timeseries.len());
+    for ts in request.timeseries {
+        if ts.samples.is_empty() {
+            continue;
+        }
+        let labels = if ts.labels.len() > limits.max_labels {
+            // Refuse before copying a pathological label list.
+            Err(LabelError::TooMany {
+                count: ts.labels.len(),
+                limit: limits.max_labels,
+                series: String::from("{…}"),
+            })
+        } else {
+            Labels::from_pairs(ts.labels.into_iter().map(|l| (l.name, l.value))).validated(limits)
+        };
+        match labels {
+            Ok(labels) => batch.push((
+                labels,
+                ts.samples
+                    .iter()
+                    .map(|s| Sample::new(s.timestamp, s.value))
+                    .collect(),
+            )),
+            Err(e) => {
+                invalid.series += 1;
+                invalid.samples += ts.samples.len() as u64;
+                invalid.first.get_or_insert(e);
+            }
+        }
+    }
+    (batch, invalid)
+}
+
+fn text(status: StatusCode, message: &str) -> Response {
+    (status, format!("{message}\n")).into_response()
+}

@@ -1,0 +1,436 @@
+//! The server's configuration: one YAML file, every field defaulted.
+//!
+//! Layers, later ones winning: built-in defaults ▶ the YAML file ▶
+//! `SIGHTLINE_*` environment variables ▶ command-line flags. An environment
+//! variable names a field by its path in upper case with `__` between levels:
+//! `SIGHTLINE_LISTEN`, `SIGHTLINE_STORAGE__WAL__FSYNC=interval`. Unknown
+//! fields (in the file or the environment) and invalid values are all
+//! reported together, each with its path.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use serde_yaml::{Mapping, Value};
+
+/// Default address: localhost, clear of Prometheus (9090), Alertmanager
+/// (9093), Loki (3100) and node_exporter (9100).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9700";
+const ENV_PREFIX: &str = "SIGHTLINE_";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// HTTP listen address.
+    pub listen: String,
+    /// Where the WAL and, later, blocks live.
+    pub data_dir: PathBuf,
+    pub log: LogConfig,
+    pub storage: StorageConfig,
+    pub ingest: IngestConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.into(),
+            data_dir: PathBuf::from("./data"),
+            log: LogConfig::default(),
+            storage: StorageConfig::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// A `tracing` filter: `info`, `debug`, `sightline_tsdb=debug,info`, …
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    pub wal: WalConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WalConfig {
+    /// `batch`: fsync before each write is acknowledged (concurrent writes
+    /// share an fsync). `interval`: fsync every `fsync_interval`; a machine
+    /// crash may lose that much, a process crash loses nothing.
+    pub fsync: FsyncMode,
+    pub fsync_interval: PromDuration,
+    pub segment_size_bytes: u64,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        Self {
+            fsync: FsyncMode::Batch,
+            fsync_interval: PromDuration(Duration::from_secs(1)),
+            segment_size_bytes: 128 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncMode {
+    Batch,
+    Interval,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IngestConfig {
+    /// Largest request body accepted (compressed); larger gets 413.
+    pub max_body_bytes: usize,
+    /// Largest decompressed remote-write body; larger gets 413.
+    pub max_decompressed_bytes: usize,
+    /// Write requests processed at once; more wait up to `queue_timeout`,
+    /// then get 503 so senders back off and retry.
+    pub max_concurrent_writes: usize,
+    pub queue_timeout: PromDuration,
+    pub max_labels_per_series: usize,
+    pub max_label_name_length: usize,
+    pub max_label_value_length: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        let labels = sightline_model::LabelLimits::default();
+        Self {
+            max_body_bytes: 16 << 20,
+            max_decompressed_bytes: 64 << 20,
+            max_concurrent_writes: 32,
+            queue_timeout: PromDuration(Duration::from_secs(5)),
+            max_labels_per_series: labels.max_labels,
+            max_label_name_length: labels.max_name_bytes,
+            max_label_value_length: labels.max_value_bytes,
+        }
+    }
+}
+
+impl IngestConfig {
+    pub fn label_limits(&self) -> sightline_model::LabelLimits {
+        sightline_model::LabelLimits {
+            max_labels: self.max_labels_per_series,
+            max_name_bytes: self.max_label_name_length,
+            max_value_bytes: self.max_label_value_length,
+        }
+    }
+}
+
+/// A duration written the Prometheus way (`30s`, `1m`, `1h30m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PromDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for PromDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        sightline_model::parse_duration(&s)
+            .map(PromDuration)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// Everything wrong with a configuration, one problem per line.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub source_name: String,
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration ({}):", self.source_name)?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Settings given on the command line; `None` leaves the lower layers be.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub log_level: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration from all layers and validates it.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let source_name = file.map_or_else(
+            || "defaults and environment".to_string(),
+            |p| p.display().to_string(),
+        );
+        let fail = |problems| ConfigError {
+            source_name: source_name.clone(),
+            problems,
+        };
+        let mut root = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| fail(vec![format!("cannot read {}: {e}", path.display())]))?;
+                match serde_yaml::from_str::<Value>(&text).map_err(|e| fail(vec![e.to_string()]))? {
+                    Value::Null => Value::Mapping(Mapping::new()),
+                    v @ Value::Mapping(_) => v,
+                    _ => return Err(fail(vec!["the top level must be a mapping".into()])),
+                }
+            }
+            None => Value::Mapping(Mapping::new()),
+        };
+        let mut problems = Vec::new();
+        for (key, raw) in env {
+            let Some(path) = key.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let path: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+            if let Err(p) = set_path(&mut root, &path, parse_env_value(&raw)) {
+                problems.push(format!("environment variable {key}: {p}"));
+            }
+        }
+        let mut unknown = Vec::new();
+        let parsed: Result<Config, _> = serde_path_to_error::deserialize(
+            serde_ignored::Deserializer::new(root, &mut |path: serde_ignored::Path<'_>| {
+                unknown.push(path.to_string())
+            }),
+        );
+        problems.extend(unknown.into_iter().map(|p| format!("unknown field `{p}`")));
+        let mut config = match parsed {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(format!("{}: {}", e.path(), e.inner()));
+                return Err(fail(problems));
+            }
+        };
+        if let Some(l) = &overrides.listen {
+            config.listen.clone_from(l);
+        }
+        if let Some(d) = &overrides.data_dir {
+            config.data_dir.clone_from(d);
+        }
+        if let Some(l) = &overrides.log_level {
+            config.log.level.clone_from(l);
+        }
+        problems.extend(config.validate());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(fail(problems))
+        }
+    }
+
+    /// Every semantic problem, not just the first.
+    fn validate(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.listen.parse::<SocketAddr>().is_err() {
+            p.push(format!(
+                "listen: {:?} is not an address like 127.0.0.1:9700",
+                self.listen
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            p.push("data_dir: must not be empty".into());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            p.push(format!(
+                "log.level: {:?} is not a valid filter",
+                self.log.level
+            ));
+        }
+        let wal = &self.storage.wal;
+        if wal.fsync == FsyncMode::Interval && wal.fsync_interval.0.is_zero() {
+            p.push("storage.wal.fsync_interval: must be positive".into());
+        }
+        if wal.segment_size_bytes < 1 << 20 {
+            p.push("storage.wal.segment_size_bytes: must be at least 1 MiB".into());
+        }
+        let i = &self.ingest;
+        for (name, v) in [
+            ("max_body_bytes", i.max_body_bytes),
+            ("max_decompressed_bytes", i.max_decompressed_bytes),
+            ("max_concurrent_writes", i.max_concurrent_writes),
+            ("max_labels_per_series", i.max_labels_per_series),
+            ("max_label_name_length", i.max_label_name_length),
+            ("max_label_value_length", i.max_label_value_length),
+        ] {
+            if v == 0 {
+                p.push(format!("ingest.{name}: must be positive"));
+            }
+        }
+        if i.max_decompressed_bytes < i.max_body_bytes {
+            p.push("ingest.max_decompressed_bytes: must be at least ingest.max_body_bytes".into());
+        }
+        p
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        // Validated in `load`; the fallback is unreachable for loaded configs.
+        self.listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9700)))
+    }
+
+    pub fn tsdb_options(&self) -> sightline_tsdb::Options {
+        let wal = &self.storage.wal;
+        sightline_tsdb::Options {
+            wal: sightline_tsdb::wal::WalOptions {
+                segment_bytes: wal.segment_size_bytes,
+                fsync: match wal.fsync {
+                    FsyncMode::Batch => sightline_tsdb::wal::FsyncPolicy::Batch,
+                    FsyncMode::Interval => {
+                        sightline_tsdb::wal::FsyncPolicy::Interval(wal.fsync_interval.0)
+                    }
+                },
+            },
+        }
+    }
+}
+
+/// Environment values are YAML scalars, so `SIGHTLINE_INGEST__MAX_BODY_BYTES=1000`
+/// is a number; anything that does not parse as a scalar stays a string.
+fn parse_env_value(raw: &str) -> Value {
+    match serde_yaml::from_str::<Value>(raw) {
+        Ok(v @ (Value::Bool(_) | Value::Number(_) | Value::String(_))) => v,
+        _ => Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(root: &mut Value, path: &[String], value: Value) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err("empty field path".into());
+    };
+    let mut node = root;
+    for key in parents {
+        let Value::Mapping(map) = node else {
+            return Err(format!("`{key}` is not inside a mapping"));
+        };
+        node = map
+            .entry(Value::String(key.clone()))
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+    }
+    match node {
+        Value::Mapping(map) => {
+            map.insert(Value::String(last.clone()), value);
+            Ok(())
+        }
+        _ => Err(format!("`{last}` is not inside a mapping")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sightline.yml");
+        std::fs::write(&path, yaml).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(Some(&path), env, &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_without_file() {
+        let c = Config::load(None, [], &Overrides::default()).unwrap();
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.storage.wal.fsync, FsyncMode::Batch);
+    }
+
+    #[test]
+    fn layers_file_env_flags() {
+        let c = load(
+            "listen: 127.0.0.1:1111\ndata_dir: /tmp/a\nstorage:\n  wal:\n    fsync: interval\n    fsync_interval: 250ms\n",
+            &[
+                ("SIGHTLINE_DATA_DIR", "/tmp/from-env"),
+                ("SIGHTLINE_INGEST__MAX_BODY_BYTES", "1048576"),
+                ("OTHER_VAR", "ignored"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:1111");
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/from-env"));
+        assert_eq!(c.ingest.max_body_bytes, 1 << 20);
+        assert_eq!(c.storage.wal.fsync_interval.0, Duration::from_millis(250));
+        let flags = Overrides {
+            listen: Some("127.0.0.1:2222".into()),
+            ..Overrides::default()
+        };
+        let c = Config::load(
+            None,
+            [("SIGHTLINE_LISTEN".into(), "127.0.0.1:3333".into())],
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:2222");
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let err = load(
+            "listen: nowhere\nlisten_adress: x\nstorage:\n  wal:\n    fsink: batch\ningest:\n  max_concurrent_writes: 0\n",
+            &[("SIGHTLINE_BOGUS", "1")],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "unknown field `listen_adress`",
+            "unknown field `storage.wal.fsink`",
+            "unknown field `bogus`",
+            "listen: \"nowhere\"",
+            "ingest.max_concurrent_writes: must be positive",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+        assert_eq!(err.problems.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let err = load("storage:\n  wal:\n    fsync: sometimes\n", &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("storage.wal.fsync: unknown variant"),
+            "{err}"
+        );
+        let err = load("ingest:\n  queue_timeout: 5 seconds\n", &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("ingest.queue_timeout: not a valid duration"),
+            "{err}"
+        );
+    }
+}

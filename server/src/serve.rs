@@ -1,0 +1,90 @@
+//! Wiring for `sightline serve`: open the stores, serve HTTP, shut down
+//! cleanly.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use sightline_tsdb::Tsdb;
+use tracing_subscriber::EnvFilter;
+
+use crate::api::{router, AppState};
+use crate::config::{Config, LogFormat};
+
+/// Installs the global `tracing` subscriber per the log settings.
+pub fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Runs the server until SIGTERM or Ctrl-C, then stops accepting requests,
+/// lets in-flight ones finish and flushes the WAL.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let data_dir = config.data_dir.clone();
+    let options = config.tsdb_options();
+    let tsdb = tokio::task::spawn_blocking(move || Tsdb::open(data_dir.join("metrics"), options))
+        .await
+        .context("opening the metrics store")?
+        .context("opening the metrics store")?;
+    let tsdb = Arc::new(tsdb);
+
+    let addr = config.listen_addr();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    tracing::info!(
+        %addr,
+        data_dir = %config.data_dir.display(),
+        "Sightline is ready: remote write to http://{addr}/api/v1/write"
+    );
+    let app = router(AppState::new(Arc::clone(&config), Arc::clone(&tsdb)));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+
+    tracing::info!("shutting down: flushing the WAL");
+    tokio::task::spawn_blocking(move || tsdb.close())
+        .await
+        .context("closing the metrics store")?
+        .context("closing the metrics store")?;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received Ctrl-C"),
+        () = term => tracing::info!("received SIGTERM"),
+    }
+}

@@ -1,0 +1,204 @@
+//! Helpers shared by the server's integration tests: a real `sightline`
+//! process or an in-process server on a real 127.0.0.1 socket, and a
+//! remote-write client.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sightline_model::remote_write::{Label, Sample, TimeSeries, WriteRequest};
+
+/// A port free right now on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `sightline serve` child process, killed when dropped.
+pub struct ServerProcess {
+    pub child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl ServerProcess {
+    pub async fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[]).await
+    }
+
+    pub async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let log = data_dir.with_extension(format!("{port}.log"));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sightline"));
+        cmd.args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .stdout(Stdio::null())
+        .stderr(log_file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawning sightline");
+        let server = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            data_dir: data_dir.to_path_buf(),
+            log,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(format!("{}/-/ready", self.url)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sightline did not become ready; log:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An in-process server on a real socket, for API tests.
+pub struct InProcess {
+    pub url: String,
+    pub tsdb: Arc<sightline_tsdb::Tsdb>,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    pub async fn start(configure: impl FnOnce(&mut sightline_server::config::Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = sightline_server::config::Config::default();
+        config.data_dir = dir.path().to_path_buf();
+        configure(&mut config);
+        let tsdb = Arc::new(
+            sightline_tsdb::Tsdb::open(dir.path().join("metrics"), config.tsdb_options()).unwrap(),
+        );
+        let state = sightline_server::api::AppState::new(Arc::new(config), Arc::clone(&tsdb));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(listener, sightline_server::api::router(state))
+                .await
+                .unwrap();
+        });
+        Self {
+            url,
+            tsdb,
+            _dir: dir,
+        }
+    }
+}
+
+pub fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
+    TimeSeries {
+        labels: labels
+            .iter()
+            .map(|(n, v)| Label {
+                name: n.to_string(),
+                value: v.to_string(),
+            })
+            .collect(),
+        samples: samples
+            .iter()
+            .map(|&(timestamp, value)| Sample { value, timestamp })
+            .collect(),
+    }
+}
+
+pub fn request(timeseries: Vec<TimeSeries>) -> WriteRequest {
+    WriteRequest {
+        timeseries,
+        metadata: vec![],
+    }
+}
+
+/// POSTs a snappy body as Prometheus does; returns status and body text.
+pub async fn post_raw(client: &reqwest::Client, url: &str, body: Vec<u8>) -> (u16, String) {
+    let r = client
+        .post(format!("{url}/api/v1/write"))
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+pub async fn write(client: &reqwest::Client, url: &str, req: &WriteRequest) -> (u16, String) {
+    post_raw(client, url, req.encode_snappy()).await
+}
+
+/// GET a Prometheus API path; returns status and parsed JSON.
+pub async fn get_json(client: &reqwest::Client, url: &str, path: &str) -> (u16, serde_json::Value) {
+    let r = client.get(format!("{url}{path}")).send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+pub fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
