@@ -1,0 +1,383 @@
+//! `benches ingest`: remote-write ingest throughput and memory per series,
+//! Sightline side by side with Prometheus (and VictoriaMetrics when present).
+//!
+//! Flow per target: the [`generator`] encodes every scrape round up front;
+//! [`target`] starts the server fresh in its own directory; the [`sender`]
+//! posts the first round (series creation), then the steady-state rounds;
+//! `/proc` readings before and after give memory per series; [`report`]
+//! prints the table and the ratios.
+
+mod exporters;
+mod generator;
+mod report;
+mod sender;
+mod target;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::procfs::ProcessSample;
+use generator::{encode_rounds, EncodedRound, Schedule, Workload, WorkloadSpec};
+use report::{Measurement, Outcome, Phase, TargetReport};
+use sender::RemoteWriteSender;
+use target::{find_executable, RunningTarget, TargetKind};
+
+/// Time given to a freshly ready target before its idle memory is read.
+const IDLE_SETTLE: Duration = Duration::from_secs(1);
+/// Time a target gets to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// Command-line arguments of `benches ingest`, as given.
+#[derive(Debug, clap::Args)]
+pub struct IngestArgs {
+    /// Active series, spread over `--nodes` fake Kubernetes nodes.
+    #[arg(long, default_value_t = 100_000)]
+    series: usize,
+    /// Fake nodes, each with node_exporter and cAdvisor series.
+    #[arg(long, default_value_t = 100)]
+    nodes: usize,
+    /// Steady-state scrape rounds after the first (series-creating) one.
+    #[arg(long, default_value_t = 10)]
+    rounds: usize,
+    /// Samples (series) per remote-write request, like Prometheus's
+    /// `max_samples_per_send`.
+    #[arg(long, default_value_t = 2_000)]
+    batch: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Sample time between rounds, in seconds. The last round is stamped now.
+    #[arg(long, default_value_t = 15)]
+    scrape_interval: u64,
+    /// Targets to run, one after the other.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "sightline,prometheus,victoriametrics"
+    )]
+    targets: Vec<TargetKind>,
+    /// Sightline server binary [default: `sightline` next to this binary].
+    #[arg(long)]
+    sightline_bin: Option<PathBuf>,
+    /// Prometheus binary (path, or name looked up on PATH).
+    #[arg(long, default_value = "prometheus")]
+    prometheus_bin: PathBuf,
+    /// VictoriaMetrics single-node binary; skipped with a note if absent.
+    #[arg(long, default_value = "victoria-metrics")]
+    victoria_metrics_bin: PathBuf,
+    /// Where the targets' temporary data directories go [default: the
+    /// system temporary directory].
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Seconds a target may take to become ready.
+    #[arg(long, default_value_t = 60)]
+    startup_timeout: u64,
+    /// Seconds one remote-write request may take.
+    #[arg(long, default_value_t = 60)]
+    request_timeout: u64,
+    /// Seed of the series identities and value walks.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+/// A target to run: its binary, or why it is skipped.
+#[derive(Debug)]
+struct PlannedTarget {
+    kind: TargetKind,
+    binary: Result<PathBuf, String>,
+}
+
+/// Validated settings of one `ingest` run.
+#[derive(Debug)]
+struct IngestSettings {
+    workload: WorkloadSpec,
+    steady_rounds: usize,
+    batch: usize,
+    concurrency: usize,
+    scrape_interval: Duration,
+    targets: Vec<PlannedTarget>,
+    work_dir: PathBuf,
+    startup_timeout: Duration,
+    request_timeout: Duration,
+}
+
+impl IngestSettings {
+    /// Checks every argument and finds every binary, reporting all problems
+    /// at once.
+    fn from_args(args: IngestArgs) -> anyhow::Result<Self> {
+        let mut problems = Vec::new();
+        for (value, flag) in [
+            (args.series, "--series"),
+            (args.nodes, "--nodes"),
+            (args.rounds, "--rounds"),
+            (args.batch, "--batch"),
+            (args.concurrency, "--concurrency"),
+        ] {
+            if value == 0 {
+                problems.push(format!("{flag} must be at least 1"));
+            }
+        }
+        if args.scrape_interval == 0 {
+            problems.push("--scrape-interval must be at least 1 second".to_string());
+        }
+        if args.targets.is_empty() {
+            problems.push("--targets names no target".to_string());
+        }
+
+        let mut targets: Vec<PlannedTarget> = Vec::new();
+        for kind in args.targets {
+            if targets.iter().any(|t| t.kind == kind) {
+                continue;
+            }
+            let (binary, flag) = match kind {
+                TargetKind::Sightline => match &args.sightline_bin {
+                    Some(path) => (path.clone(), "--sightline-bin"),
+                    None => match sibling_binary("sightline") {
+                        Ok(path) => (path, "--sightline-bin"),
+                        Err(e) => {
+                            problems.push(format!("sightline: {e:#}; pass --sightline-bin"));
+                            continue;
+                        }
+                    },
+                },
+                TargetKind::Prometheus => (args.prometheus_bin.clone(), "--prometheus-bin"),
+                TargetKind::VictoriaMetrics => {
+                    (args.victoria_metrics_bin.clone(), "--victoria-metrics-bin")
+                }
+            };
+            let binary = match find_executable(&binary) {
+                Some(found) => Ok(found),
+                None if kind.optional() => Err(format!(
+                    "no executable {} (on PATH or as a path); pass {flag} to include it",
+                    binary.display()
+                )),
+                None => {
+                    problems.push(format!(
+                        "{kind}: no executable {} (on PATH or as a path); pass {flag} or leave \
+                         it out of --targets",
+                        binary.display()
+                    ));
+                    continue;
+                }
+            };
+            targets.push(PlannedTarget { kind, binary });
+        }
+
+        if !problems.is_empty() {
+            bail!("invalid arguments:\n  - {}", problems.join("\n  - "));
+        }
+        Ok(Self {
+            workload: WorkloadSpec {
+                series: args.series,
+                nodes: args.nodes,
+                seed: args.seed,
+            },
+            steady_rounds: args.rounds,
+            batch: args.batch,
+            concurrency: args.concurrency,
+            scrape_interval: Duration::from_secs(args.scrape_interval),
+            targets,
+            work_dir: args.work_dir.unwrap_or_else(std::env::temp_dir),
+            startup_timeout: Duration::from_secs(args.startup_timeout),
+            request_timeout: Duration::from_secs(args.request_timeout),
+        })
+    }
+}
+
+/// `name` in the directory of the running executable (where cargo puts the
+/// workspace's other binaries).
+fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the benches binary")?;
+    let dir = exe
+        .parent()
+        .context("the benches binary has no parent directory")?;
+    Ok(dir.join(name))
+}
+
+/// Runs the benchmark against every target in turn and prints the report.
+/// Returns whether every target that was not skipped completed.
+pub async fn run(args: IngestArgs) -> anyhow::Result<bool> {
+    let settings = IngestSettings::from_args(args)?;
+    print_preamble(&settings);
+
+    let started = Instant::now();
+    let workload = Workload::generate(&settings.workload)?;
+    println!(
+        "generated {} series over {} nodes ({:.1} labels per series) in {:.1?}",
+        workload.len(),
+        settings.workload.nodes,
+        workload.mean_labels(),
+        started.elapsed()
+    );
+
+    let mut reports = Vec::with_capacity(settings.targets.len());
+    for planned in &settings.targets {
+        let kind = planned.kind;
+        let outcome = match &planned.binary {
+            Err(why) => {
+                eprintln!("[{kind}] skipped: {why}");
+                Outcome::Skipped(why.clone())
+            }
+            Ok(binary) => match bench_target(kind, binary, &workload, &settings).await {
+                Ok(measurement) => Outcome::Measured(measurement),
+                Err(e) => {
+                    eprintln!("[{kind}] failed: {e:#}");
+                    Outcome::Failed(format!("{e:#}"))
+                }
+            },
+        };
+        reports.push(TargetReport { kind, outcome });
+    }
+
+    println!("\n{}", report::render(&reports));
+    Ok(!reports
+        .iter()
+        .any(|r| matches!(r.outcome, Outcome::Failed(_))))
+}
+
+fn print_preamble(settings: &IngestSettings) {
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    println!(
+        "ingest: {} series over {} nodes; 1 + {} rounds {}s of sample time apart; {} samples per \
+         request, {} in flight",
+        settings.workload.series,
+        settings.workload.nodes,
+        settings.steady_rounds,
+        settings.scrape_interval.as_secs(),
+        settings.batch,
+        settings.concurrency
+    );
+    println!(
+        "note: the load generator shares this machine ({cpus} CPUs) with each target; request \
+         bodies are encoded before timing, so while timed the generator only does HTTP"
+    );
+    if cfg!(debug_assertions) {
+        println!(
+            "warning: debug build of the generator; for figures to quote, build with \
+             `cargo build --release -p sightline-benches`"
+        );
+    }
+}
+
+/// Encodes the rounds, starts `kind`, sends everything, and measures.
+async fn bench_target(
+    kind: TargetKind,
+    binary: &Path,
+    base: &Workload,
+    settings: &IngestSettings,
+) -> anyhow::Result<Measurement> {
+    // Each target gets the same series and values, stamped so that its last
+    // round lands now; encoded before the target starts so neither competes.
+    let mut workload = base.clone();
+    let schedule = Schedule::ending_now(settings.steady_rounds + 1, settings.scrape_interval)?;
+    let started = Instant::now();
+    let rounds = encode_rounds(&mut workload, &schedule, settings.batch);
+    drop(workload);
+    let samples: usize = rounds.iter().map(EncodedRound::samples).sum();
+    let wire: usize = rounds.iter().map(EncodedRound::wire_bytes).sum();
+    eprintln!(
+        "[{kind}] encoded {} rounds, {} requests each, {:.1} MiB ({:.1} bytes per sample on the \
+         wire) in {:.1?}",
+        rounds.len(),
+        rounds.first().map_or(0, |r| r.batches.len()),
+        wire as f64 / (1024.0 * 1024.0),
+        wire as f64 / samples.max(1) as f64,
+        started.elapsed()
+    );
+
+    let probe = reqwest::Client::builder()
+        .build()
+        .context("building the HTTP client")?;
+    let mut target = RunningTarget::spawn(kind, binary, &settings.work_dir)?;
+    let startup = target.wait_ready(&probe, settings.startup_timeout).await?;
+    eprintln!(
+        "[{kind}] pid {} ready at {} in {startup:.1?} (data in {})",
+        target.pid(),
+        target.base_url(),
+        target.data_dir().display()
+    );
+
+    let measured = match measure(kind, &target, &rounds, settings, startup).await {
+        Ok(measured) => measured,
+        Err(e) => {
+            let tail = target.log_tail(20);
+            return Err(e.context(format!("{kind}'s last output:\n{tail}")));
+        }
+    };
+    let status = target.stop(STOP_GRACE)?;
+    if !status.success() {
+        eprintln!("[{kind}] exited with {status} after SIGTERM");
+    }
+    Ok(measured)
+}
+
+/// Idle reading, first round, steady rounds, final reading.
+async fn measure(
+    kind: TargetKind,
+    target: &RunningTarget,
+    rounds: &[EncodedRound],
+    settings: &IngestSettings,
+    startup: Duration,
+) -> anyhow::Result<Measurement> {
+    tokio::time::sleep(IDLE_SETTLE).await;
+    let pid = target.pid();
+    let idle = ProcessSample::read(pid)?;
+    let url = format!("{}{}", target.base_url(), kind.write_path());
+    let sender = RemoteWriteSender::new(&url, settings.concurrency, settings.request_timeout)?;
+
+    let (first, later) = rounds.split_at(1.min(rounds.len()));
+    let (first_round, first_error) = send_phase(kind, &sender, pid, first, "first").await?;
+    let (steady, steady_error) = send_phase(kind, &sender, pid, later, "steady").await?;
+    let after = ProcessSample::read(pid)?;
+    Ok(Measurement {
+        series: settings.workload.series,
+        startup,
+        first_round,
+        steady,
+        idle,
+        after,
+        first_error: first_error.or(steady_error),
+    })
+}
+
+/// Sends `rounds` one after the other and totals them.
+async fn send_phase(
+    kind: TargetKind,
+    sender: &RemoteWriteSender,
+    pid: u32,
+    rounds: &[EncodedRound],
+    label: &str,
+) -> anyhow::Result<(Phase, Option<String>)> {
+    let cpu_before = ProcessSample::read(pid)?.cpu;
+    let mut phase = Phase::default();
+    let mut first_error = None;
+    for (i, round) in rounds.iter().enumerate() {
+        let outcome = sender.send_round(round).await?;
+        let errors = if outcome.failed_requests > 0 {
+            format!(", {} requests FAILED", outcome.failed_requests)
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "[{kind}] {label} round {}/{} (t={}): {} samples in {:.2?} ({}/s){errors}",
+            i + 1,
+            rounds.len(),
+            round.timestamp_ms,
+            outcome.accepted_samples,
+            outcome.elapsed,
+            report::rate(outcome.accepted_samples as f64 / outcome.elapsed.as_secs_f64()),
+        );
+        phase.accepted_samples += outcome.accepted_samples;
+        phase.failed_requests += outcome.failed_requests;
+        phase.failed_samples += outcome.failed_samples;
+        phase.elapsed += outcome.elapsed;
+        if first_error.is_none() {
+            first_error = outcome.first_error;
+        }
+    }
+    phase.target_cpu = ProcessSample::read(pid)?.cpu.saturating_sub(cpu_before);
+    Ok((phase, first_error))
+}

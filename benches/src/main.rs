@@ -1,0 +1,85 @@
+//! `benches`: whole-system benchmarks of Sightline side by side with its
+//! peers, each started fresh by this binary on 127.0.0.1 in a temporary data
+//! directory and stopped (SIGTERM, then kill) when done or on any error.
+//!
+//! Subcommands:
+//! - `ingest`: Prometheus remote-write ingest. A built-in load generator
+//!   plays 100k node_exporter- and cAdvisor-shaped series (15 s of sample time
+//!   per round) into Sightline, Prometheus (`--web.enable-remote-write-receiver`)
+//!   and, if `victoria-metrics` is on PATH, VictoriaMetrics; it reports
+//!   first-round (series creation) and steady-state samples/s, errors, and
+//!   resident memory per active series, with ratios against the peers.
+//!
+//! Run (release builds, or the figures measure the generator's debug code):
+//!
+//! ```text
+//! cargo build --release -p sightline-server -p sightline-benches
+//! target/release/benches ingest                      # all targets, defaults
+//! target/release/benches ingest --targets prometheus --series 20000 --rounds 3
+//! target/release/benches ingest --help
+//! ```
+//!
+//! The Sightline binary defaults to `sightline` next to this one
+//! (`--sightline-bin` to change); the peers are looked up on PATH.
+
+mod ingest;
+mod procfs;
+mod rng;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "benches",
+    about = "Benchmarks Sightline side by side with its peers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Remote-write ingest throughput and memory per series.
+    Ingest(ingest::IngestArgs),
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Returns whether every benchmarked target completed.
+fn run(cli: Cli) -> anyhow::Result<bool> {
+    // One thread is plenty to post pre-encoded bodies, and leaves the other
+    // cores to the target being measured.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let work = async {
+            match cli.command {
+                Command::Ingest(args) => ingest::run(args).await,
+            }
+        };
+        // On Ctrl-C the work future is dropped, which stops the running
+        // target and removes its directory.
+        tokio::select! {
+            result = work => result,
+            signal = tokio::signal::ctrl_c() => {
+                signal.context("listening for Ctrl-C")?;
+                anyhow::bail!("interrupted")
+            }
+        }
+    })
+}

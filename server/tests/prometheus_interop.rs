@@ -1,0 +1,130 @@
+//! Interop with the real Prometheus binary (Debian package `prometheus`):
+//! Prometheus scrapes itself and remote-writes to Sightline; its series
+//! arrive and are listed by `/api/v1/series`, the same set Prometheus holds.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Prometheus(std::process::Child);
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn names(body: &serde_json::Value) -> BTreeSet<String> {
+    body["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| s["__name__"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_remote_writes_its_own_metrics() {
+    let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
+    let version = Command::new(&bin).arg("--version").output().unwrap_or_else(|e| {
+        panic!("the `{bin}` binary is needed (Debian package `prometheus`; .ci/run installs it): {e}")
+    });
+    assert!(version.status.success());
+
+    let dir = tempfile::tempdir().unwrap();
+    let sightline = ServerProcess::start(&dir.path().join("sightline")).await;
+    let port = free_port();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  external_labels:\n    cluster: interop\n\
+             scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n\
+             remote_write:\n  - url: {}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n",
+            sightline.url
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+    let _prom = Prometheus(
+        Command::new(&bin)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("prom-data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+
+    let c = reqwest::Client::new();
+    let selector = format!("/api/v1/series?match[]={}", enc(r#"{job="prometheus"}"#));
+    let prom_url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (ours, theirs) = loop {
+        let (_, ours) = get_json(&c, &sightline.url, &selector).await;
+        let ours = names(&ours);
+        // Compare against what Prometheus itself holds, once several scrapes
+        // have had time to be shipped.
+        let theirs = match c.get(format!("{prom_url}{selector}")).send().await {
+            Ok(r) => names(&serde_json::from_str(&r.text().await.unwrap()).unwrap_or_default()),
+            Err(_) => BTreeSet::new(),
+        };
+        if ours.contains("up")
+            && ours.contains("prometheus_build_info")
+            && !theirs.is_empty()
+            && theirs.is_subset(&ours)
+        {
+            break (ours, theirs);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "series did not arrive: ours {} names, theirs {}; missing {:?}\nsightline log:\n{}\nprometheus log:\n{}",
+            ours.len(),
+            theirs.len(),
+            theirs.difference(&ours).take(10).collect::<Vec<_>>(),
+            sightline.log_text(),
+            std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(ours.len() > 100, "only {} metric names", ours.len());
+    assert!(theirs.is_subset(&ours));
+
+    // External labels arrive as labels; label endpoints see them.
+    let (_, values) = get_json(&c, &sightline.url, "/api/v1/label/cluster/values").await;
+    assert_eq!(values["data"], serde_json::json!(["interop"]));
+    let (_, jobs) = get_json(&c, &sightline.url, "/api/v1/label/job/values").await;
+    assert_eq!(jobs["data"], serde_json::json!(["prometheus"]));
+
+    // Prometheus got only successes back.
+    let m = c
+        .get(format!("{}/metrics", sightline.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("sightline_remote_write_requests_total{code=\"204\"}"),
+        "{m}"
+    );
+    for code in ["400", "413", "500", "503"] {
+        assert!(
+            !m.contains(&format!("code=\"{code}\"")),
+            "Prometheus was refused: {m}"
+        );
+    }
+}
