@@ -98,8 +98,8 @@ async fn metadata_errors_are_prometheus_shaped() {
         "/api/v1/series".to_string(),
         format!("/api/v1/series?match[]={}", enc("up{")),
         format!("/api/v1/series?match[]={}", enc(r#"{job=~".*"}"#)),
-        format!("/api/v1/labels?match[]=up&start=tomorrow"),
-        format!("/api/v1/series?match[]=up&start=10&end=5"),
+        "/api/v1/labels?match[]=up&start=tomorrow".to_string(),
+        "/api/v1/series?match[]=up&start=10&end=5".to_string(),
         "/api/v1/label/bad-name/values".to_string(),
     ] {
         let (status, body) = get_json(&c, &s.url, &path).await;

@@ -107,7 +107,7 @@ pub fn string_literal(i: &str) -> Result<(&str, String), (&str, String)> {
         let ch = char::from_u32(code).ok_or_else(|| {
             (
                 &i[pos..],
-                format!("escape sequence is an invalid Unicode code point"),
+                "escape sequence is an invalid Unicode code point".to_string(),
             )
         })?;
         out.push(ch);

@@ -124,8 +124,10 @@ pub struct InProcess {
 impl InProcess {
     pub async fn start(configure: impl FnOnce(&mut sightline_server::config::Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = sightline_server::config::Config::default();
-        config.data_dir = dir.path().to_path_buf();
+        let mut config = sightline_server::config::Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
         configure(&mut config);
         let tsdb = Arc::new(
             sightline_tsdb::Tsdb::open(dir.path().join("metrics"), config.tsdb_options()).unwrap(),

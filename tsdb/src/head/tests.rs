@@ -7,7 +7,10 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
         .unwrap()
 }
 
-fn head_with(series: &[(&[(&str, &str)], &[i64])]) -> Head {
+/// Label pairs of one series and its sample timestamps.
+type Fixture<'a> = (&'a [(&'a str, &'a str)], &'a [i64]);
+
+fn head_with(series: &[Fixture<'_>]) -> Head {
     let head = Head::default();
     for (l, ts) in series {
         let l = labels(l);
