@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use sightline_model::{Labels, Sample};
 
-use crate::head::{hash_labels, Head, MemSeries};
+use crate::head::{hash_labels, Head, MemSeries, Tally};
 use crate::wal::record::{encode_samples, encode_series, Record, RefSample};
 use crate::wal::{FsyncPolicy, ReplayReport, Wal, WalOptions};
 use crate::{Querier, Rejection, Result, SeriesRef};
@@ -74,17 +74,18 @@ impl Tsdb {
                     }
                 }
                 Record::Samples(samples) => {
+                    // Only accepted samples are logged, so none is refused
+                    // again; the tally still counts what was replayed.
+                    let mut tally = Tally::default();
                     for s in samples {
                         match head.by_id(s.series) {
                             Some(series) => {
-                                // Ordering rejections were already counted when
-                                // the samples were first written; none can recur
-                                // since only accepted samples are logged.
-                                let _ = head.append(&series, s.sample.timestamp_ms, s.sample.value);
+                                head.append(&series, &[s.sample], &mut tally, |_, _| {});
                             }
                             None => unknown_refs += 1,
                         }
                     }
+                    head.record(&tally);
                 }
             }
         })?;
@@ -182,10 +183,11 @@ impl Tsdb {
             wal.log(&buf);
         }
 
+        let mut tally = Tally::default();
         for ((labels, samples), series) in batch.iter().zip(&resolved) {
             let Some(series) = series else { continue };
-            for s in samples {
-                match self.head.append(series, s.timestamp_ms, s.value) {
+            self.head
+                .append(series, samples, &mut tally, |s, outcome| match outcome {
                     Ok(true) => accepted.push(RefSample {
                         series: series.id,
                         sample: *s,
@@ -201,9 +203,9 @@ impl Tsdb {
                             });
                         }
                     }
-                }
-            }
+                });
         }
+        self.head.record(&tally);
         report.samples_accepted = accepted.len() as u64;
         if !accepted.is_empty() {
             encode_samples(&mut buf, &accepted);

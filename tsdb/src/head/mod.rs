@@ -50,6 +50,30 @@ impl Default for HeadStats {
     }
 }
 
+/// Per-batch counters, folded into [`HeadStats`] once per batch.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    pub appended: u64,
+    pub chunks: u64,
+    pub out_of_order: u64,
+    pub duplicate: u64,
+    pub min_t: i64,
+    pub max_t: i64,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self {
+            appended: 0,
+            chunks: 0,
+            out_of_order: 0,
+            duplicate: 0,
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Shard {
     by_hash: HashMap<u64, Arc<MemSeries>>,
@@ -168,28 +192,52 @@ impl Head {
         read(&self.by_id).get(&id).cloned()
     }
 
-    /// Appends one sample to a series, keeping the counters.
-    pub(crate) fn append(&self, series: &MemSeries, t: i64, v: f64) -> Result<bool, Rejection> {
-        let result = series.lock().append(t, v);
-        match result {
-            Ok(Appended::Stored { new_chunk }) => {
-                if new_chunk {
-                    self.stats.chunks.fetch_add(1, Ordering::Relaxed);
+    /// Appends samples to one series under a single lock, reporting each
+    /// sample's fate to `each` (`Ok(true)` stored, `Ok(false)` an ignored
+    /// resend). Counters are gathered in `tally`; call [`Head::record`] once
+    /// per batch so the hot path does no shared atomic work per sample.
+    pub(crate) fn append(
+        &self,
+        series: &MemSeries,
+        samples: &[sightline_model::Sample],
+        tally: &mut Tally,
+        mut each: impl FnMut(&sightline_model::Sample, Result<bool, Rejection>),
+    ) {
+        let mut state = series.lock();
+        for s in samples {
+            let outcome = match state.append(s.timestamp_ms, s.value) {
+                Ok(Appended::Stored { new_chunk }) => {
+                    tally.chunks += u64::from(new_chunk);
+                    tally.appended += 1;
+                    tally.min_t = tally.min_t.min(s.timestamp_ms);
+                    tally.max_t = tally.max_t.max(s.timestamp_ms);
+                    Ok(true)
                 }
-                self.stats.samples_appended.fetch_add(1, Ordering::Relaxed);
-                self.stats.min_t.fetch_min(t, Ordering::Relaxed);
-                self.stats.max_t.fetch_max(t, Ordering::Relaxed);
-                Ok(true)
-            }
-            Ok(Appended::Ignored) => Ok(false),
-            Err(r) => {
-                match r {
-                    Rejection::OutOfOrder => &self.stats.out_of_order,
-                    Rejection::Duplicate => &self.stats.duplicate,
+                Ok(Appended::Ignored) => Ok(false),
+                Err(r) => {
+                    match r {
+                        Rejection::OutOfOrder => tally.out_of_order += 1,
+                        Rejection::Duplicate => tally.duplicate += 1,
+                    }
+                    Err(r)
                 }
-                .fetch_add(1, Ordering::Relaxed);
-                Err(r)
-            }
+            };
+            each(s, outcome);
+        }
+    }
+
+    /// Adds a batch's tally to the shared counters.
+    pub(crate) fn record(&self, tally: &Tally) {
+        let st = &self.stats;
+        st.chunks.fetch_add(tally.chunks, Ordering::Relaxed);
+        st.samples_appended
+            .fetch_add(tally.appended, Ordering::Relaxed);
+        st.out_of_order
+            .fetch_add(tally.out_of_order, Ordering::Relaxed);
+        st.duplicate.fetch_add(tally.duplicate, Ordering::Relaxed);
+        if tally.appended > 0 {
+            st.min_t.fetch_min(tally.min_t, Ordering::Relaxed);
+            st.max_t.fetch_max(tally.max_t, Ordering::Relaxed);
         }
     }
 

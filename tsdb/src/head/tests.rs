@@ -15,9 +15,10 @@ fn head_with(series: &[Fixture<'_>]) -> Head {
     for (l, ts) in series {
         let l = labels(l);
         let (s, _) = head.get_or_create(&l, hash_labels(&l));
-        for &t in *ts {
-            head.append(&s, t, t as f64).unwrap();
-        }
+        let samples: Vec<Sample> = ts.iter().map(|&t| Sample::new(t, t as f64)).collect();
+        let mut tally = Tally::default();
+        head.append(&s, &samples, &mut tally, |_, r| assert_eq!(r, Ok(true)));
+        head.record(&tally);
     }
     head
 }
