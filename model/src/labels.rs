@@ -37,6 +37,8 @@ impl Default for LabelLimits {
 pub enum LabelError {
     #[error("empty label set")]
     Empty,
+    #[error("label name or value is not valid UTF-8")]
+    NotUtf8,
     #[error("series has no metric name (label {METRIC_NAME:?})")]
     MissingMetricName,
     #[error("invalid metric name {0:?}")]
@@ -155,7 +157,7 @@ impl Labels {
             .map(|l| l.value.as_str())
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Label> {
+    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
         self.0.iter()
     }
 

@@ -5,6 +5,7 @@
 //! `prompb/types.proto`; fields we do not use (exemplars, native histograms)
 //! are skipped by the decoder as unknown fields.
 
+use bytes::Bytes;
 use prost::Message;
 
 /// The body of a remote-write request, after snappy block decompression.
@@ -24,12 +25,32 @@ pub struct TimeSeries {
     pub samples: Vec<Sample>,
 }
 
+/// A label pair. The wire type is `string`, but it is held as [`Bytes`]:
+/// decoding then slices the request buffer instead of allocating two strings
+/// per label, and the receiver checks UTF-8 itself (see [`Label::as_strs`]).
 #[derive(Clone, PartialEq, Message)]
 pub struct Label {
-    #[prost(string, tag = "1")]
-    pub name: String,
-    #[prost(string, tag = "2")]
-    pub value: String,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub name: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub value: Bytes,
+}
+
+impl Label {
+    pub fn new(name: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    /// Name and value as text, or `None` if either is not UTF-8.
+    pub fn as_strs(&self) -> Option<(&str, &str)> {
+        Some((
+            std::str::from_utf8(&self.name).ok()?,
+            std::str::from_utf8(&self.value).ok()?,
+        ))
+    }
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -88,7 +109,7 @@ impl WriteRequest {
             });
         }
         let raw = snap::raw::Decoder::new().decompress_vec(body)?;
-        Ok(Self::decode(raw.as_slice())?)
+        Ok(Self::decode(Bytes::from(raw))?)
     }
 }
 
@@ -99,10 +120,7 @@ mod tests {
     fn request() -> WriteRequest {
         WriteRequest {
             timeseries: vec![TimeSeries {
-                labels: vec![Label {
-                    name: "__name__".into(),
-                    value: "up".into(),
-                }],
+                labels: vec![Label::new("__name__", "up")],
                 samples: vec![Sample {
                     value: 1.0,
                     timestamp: 1000,

@@ -7,8 +7,9 @@ use std::thread::JoinHandle;
 
 use sightline_model::{Labels, Sample};
 
-use crate::head::{hash_labels, Head, MemSeries, Tally};
-use crate::wal::record::{encode_samples, encode_series, Record, RefSample};
+use crate::appender::Appender;
+use crate::head::{Head, Tally};
+use crate::wal::record::Record;
 use crate::wal::{FsyncPolicy, ReplayReport, Wal, WalOptions};
 use crate::{Querier, Rejection, Result, SeriesRef};
 
@@ -50,8 +51,8 @@ impl std::fmt::Display for RejectedSample {
 #[derive(Debug)]
 pub struct Tsdb {
     dir: PathBuf,
-    head: Head,
-    wal: Arc<Wal>,
+    pub(crate) head: Head,
+    pub(crate) wal: Arc<Wal>,
     /// Series created by an append whose WAL write then failed: their
     /// definitions are logged again before any later record.
     unlogged: Mutex<Vec<SeriesRef>>,
@@ -139,88 +140,23 @@ impl Tsdb {
         &self.head
     }
 
-    /// Appends a batch of series, each with samples in any order. Labels must
-    /// already be validated. Samples refused by the ordering rules are counted
-    /// in the report and do not stop the rest. Returns once the accepted data
-    /// is durable per the fsync policy; an `Err` means nothing of this batch
-    /// may be acknowledged.
+    /// Starts a batch; see [`Appender`].
+    pub fn appender(&self) -> Appender<'_> {
+        Appender::new(self)
+    }
+
+    /// Appends a batch of series with validated labels, each with its
+    /// samples; a convenience over [`Tsdb::appender`].
     pub fn append(&self, batch: &[(Labels, Vec<Sample>)]) -> Result<AppendReport> {
-        let hashes: Vec<u64> = batch.iter().map(|(l, _)| hash_labels(l)).collect();
-        // Resolve known series before taking the WAL lock; the expensive part
-        // of ingest (hashing, comparing labels) stays concurrent.
-        let mut resolved: Vec<Option<Arc<MemSeries>>> = batch
-            .iter()
-            .zip(&hashes)
-            .map(|((l, _), &h)| self.head.get(l, h))
-            .collect();
+        let mut appender = self.appender();
+        for (labels, samples) in batch {
+            appender.append(labels.clone(), samples.iter().copied());
+        }
+        appender.commit()
+    }
 
-        let mut report = AppendReport::default();
-        let mut buf = Vec::new();
-        let mut accepted = Vec::with_capacity(batch.iter().map(|(_, s)| s.len()).sum());
-        let mut wal = self.wal.lock();
-
-        let mut unlogged = lock(&self.unlogged);
-        let mut definitions: Vec<(SeriesRef, Labels)> = Vec::new();
-        for id in unlogged.drain(..) {
-            if let Some(s) = self.head.by_id(id) {
-                definitions.push((id, self.head.labels_of_series(&s)));
-            }
-        }
-        let mut created = Vec::new();
-        for (i, (labels, _)) in batch.iter().enumerate() {
-            if resolved[i].is_none() {
-                let (series, is_new) = self.head.get_or_create(labels, hashes[i]);
-                if is_new {
-                    created.push(series.id);
-                    definitions.push((series.id, labels.clone()));
-                }
-                resolved[i] = Some(series);
-            }
-        }
-        report.series_created = created.len() as u64;
-        if !definitions.is_empty() {
-            encode_series(&mut buf, definitions.iter().map(|(id, l)| (*id, l)));
-            wal.log(&buf);
-        }
-
-        let mut tally = Tally::default();
-        for ((labels, samples), series) in batch.iter().zip(&resolved) {
-            let Some(series) = series else { continue };
-            self.head
-                .append(series, samples, &mut tally, |s, outcome| match outcome {
-                    Ok(true) => accepted.push(RefSample {
-                        series: series.id,
-                        sample: *s,
-                    }),
-                    Ok(false) => {}
-                    Err(reason) => {
-                        report.rejected += 1;
-                        if report.first_rejection.is_none() {
-                            report.first_rejection = Some(RejectedSample {
-                                reason,
-                                series: labels.to_string(),
-                                timestamp_ms: s.timestamp_ms,
-                            });
-                        }
-                    }
-                });
-        }
-        self.head.record(&tally);
-        report.samples_accepted = accepted.len() as u64;
-        if !accepted.is_empty() {
-            encode_samples(&mut buf, &accepted);
-            wal.log(&buf);
-        }
-        let seq = match wal.commit() {
-            Ok(seq) => seq,
-            Err(e) => {
-                unlogged.extend(definitions.iter().map(|(id, _)| *id));
-                return Err(e);
-            }
-        };
-        drop(unlogged);
-        self.wal.sync(seq)?;
-        Ok(report)
+    pub(crate) fn lock_unlogged(&self) -> std::sync::MutexGuard<'_, Vec<SeriesRef>> {
+        lock(&self.unlogged)
     }
 
     /// Flushes the WAL to disk. Called on shutdown; safe to call any time.

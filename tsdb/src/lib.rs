@@ -34,6 +34,7 @@
 //! assert_eq!(series.samples.collect::<Vec<_>>(), [Sample::new(1_000, 1.0)]);
 //! ```
 
+mod appender;
 pub mod chunk;
 mod db;
 mod error;
@@ -41,6 +42,7 @@ pub mod head;
 mod querier;
 pub mod wal;
 
+pub use appender::Appender;
 pub use db::{AppendReport, Options, RejectedSample, Tsdb};
 pub use error::{Error, Result};
 pub use querier::{Querier, SampleIter, Series, SeriesSet, TimeRange};

@@ -54,14 +54,11 @@ impl Series {
         let mut labels: Vec<Label> = template
             .labels
             .into_iter()
-            .map(|(name, value)| Label {
-                name: name.to_string(),
-                value,
-            })
-            .chain(std::iter::once(Label {
-                name: EXTERNAL_LABEL.0.to_string(),
-                value: EXTERNAL_LABEL.1.to_string(),
-            }))
+            .map(|(name, value)| Label::new(name, value))
+            .chain(std::iter::once(Label::new(
+                EXTERNAL_LABEL.0,
+                EXTERNAL_LABEL.1,
+            )))
             .collect();
         labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         let shape = template.shape;
@@ -288,7 +285,10 @@ mod tests {
     fn label_pairs(labels: &[Label]) -> Vec<(String, String)> {
         labels
             .iter()
-            .map(|l| (l.name.clone(), l.value.clone()))
+            .map(|l| {
+                let (n, v) = l.as_strs().unwrap();
+                (n.to_string(), v.to_string())
+            })
             .collect()
     }
 
@@ -330,7 +330,14 @@ mod tests {
         let mut per_instance: HashMap<String, usize> = HashMap::new();
         for s in &workload.series {
             let instance = s.labels.iter().find(|l| l.name == "instance").unwrap();
-            let node = instance.value.split(':').next().unwrap().to_string();
+            let node = instance
+                .as_strs()
+                .unwrap()
+                .1
+                .split(':')
+                .next()
+                .unwrap()
+                .to_string();
             *per_instance.entry(node).or_default() += 1;
         }
         // 100 node_exporter addresses and 100 kubelet node names.
@@ -409,12 +416,13 @@ mod tests {
                 for ts in request.timeseries {
                     let value = ts.samples[0].value;
                     assert!(value.is_finite() && value >= 0.0);
-                    let name = &ts
+                    let name = ts
                         .labels
                         .iter()
                         .find(|l| l.name == "__name__")
+                        .and_then(|l| l.as_strs())
                         .unwrap()
-                        .value;
+                        .1;
                     let is_counter = name.ends_with("_total");
                     let key = label_pairs(&ts.labels);
                     if let Some(&previous) = last.get(&key) {

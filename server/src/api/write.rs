@@ -15,8 +15,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use sightline_model::remote_write::{DecodeError, WriteRequest};
+use sightline_model::remote_write::{DecodeError, Label, WriteRequest};
 use sightline_model::{LabelError, Labels, Sample};
+use sightline_tsdb::Appender;
 
 use super::AppState;
 
@@ -78,16 +79,15 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Bytes) -> Response 
             }
             Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
         };
-        let (batch, invalid) = to_batch(request, &limits);
-        let received: u64 =
-            batch.iter().map(|(_, s)| s.len() as u64).sum::<u64>() + invalid.samples;
+        let mut appender = tsdb.appender();
+        let (received, invalid) = fill(&mut appender, &request, &limits);
         ingest
             .samples_received
             .fetch_add(received, Ordering::Relaxed);
         ingest
             .rejected_invalid
             .fetch_add(invalid.samples, Ordering::Relaxed);
-        let report = match tsdb.append(&batch) {
+        let report = match appender.commit() {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "remote write: storing failed");
@@ -133,44 +133,60 @@ struct Invalid {
     first: Option<LabelError>,
 }
 
-/// Validates labels and converts to the store's batch; series without
-/// samples are skipped (they would create nothing).
-fn to_batch(
-    request: WriteRequest,
+/// Adds every series of the request to the appender; returns the number of
+/// samples received and what was refused for invalid labels. A series the
+/// store already holds is matched on its labels as sent (the fast path, no
+/// copies); anything else is validated first. Series without samples are
+/// skipped: they would create nothing.
+fn fill(
+    appender: &mut Appender<'_>,
+    request: &WriteRequest,
     limits: &sightline_model::LabelLimits,
-) -> (Vec<(Labels, Vec<Sample>)>, Invalid) {
+) -> (u64, Invalid) {
     let mut invalid = Invalid::default();
-    let mut batch = Vec::with_capacity(request.timeseries.len());
-    for ts in request.timeseries {
+    let mut received = 0u64;
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for ts in &request.timeseries {
         if ts.samples.is_empty() {
             continue;
         }
-        let labels = if ts.labels.len() > limits.max_labels {
-            // Refuse before copying a pathological label list.
-            Err(LabelError::TooMany {
-                count: ts.labels.len(),
-                limit: limits.max_labels,
-                series: String::from("{…}"),
-            })
-        } else {
-            Labels::from_pairs(ts.labels.into_iter().map(|l| (l.name, l.value))).validated(limits)
-        };
-        match labels {
-            Ok(labels) => batch.push((
-                labels,
-                ts.samples
-                    .iter()
-                    .map(|s| Sample::new(s.timestamp, s.value))
-                    .collect(),
-            )),
-            Err(e) => {
-                invalid.series += 1;
-                invalid.samples += ts.samples.len() as u64;
-                invalid.first.get_or_insert(e);
-            }
+        received += ts.samples.len() as u64;
+        let samples = ts.samples.iter().map(|s| Sample::new(s.timestamp, s.value));
+        // Refuse before copying a pathological label list.
+        if ts.labels.len() > limits.max_labels {
+            invalid.refuse(
+                LabelError::TooMany {
+                    count: ts.labels.len(),
+                    limit: limits.max_labels,
+                    series: String::from("{…}"),
+                },
+                ts.samples.len(),
+            );
+            continue;
+        }
+        pairs.clear();
+        pairs.extend(ts.labels.iter().map_while(Label::as_strs));
+        if pairs.len() != ts.labels.len() {
+            invalid.refuse(LabelError::NotUtf8, ts.samples.len());
+            continue;
+        }
+        if appender.append_existing(&pairs, samples.clone()) {
+            continue;
+        }
+        match Labels::from_pairs(pairs.iter().copied()).validated(limits) {
+            Ok(labels) => appender.append(labels, samples),
+            Err(e) => invalid.refuse(e, ts.samples.len()),
         }
     }
-    (batch, invalid)
+    (received, invalid)
+}
+
+impl Invalid {
+    fn refuse(&mut self, error: LabelError, samples: usize) {
+        self.series += 1;
+        self.samples += samples as u64;
+        self.first.get_or_insert(error);
+    }
 }
 
 fn text(status: StatusCode, message: &str) -> Response {

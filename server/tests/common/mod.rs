@@ -152,10 +152,7 @@ pub fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
     TimeSeries {
         labels: labels
             .iter()
-            .map(|(n, v)| Label {
-                name: n.to_string(),
-                value: v.to_string(),
-            })
+            .map(|(n, v)| Label::new(n.to_string(), v.to_string()))
             .collect(),
         samples: samples
             .iter()

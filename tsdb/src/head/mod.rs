@@ -10,8 +10,10 @@ mod postings;
 mod series;
 mod symbols;
 
-use std::collections::{BTreeSet, HashMap};
-use std::hash::{Hash, Hasher};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -107,14 +109,25 @@ impl Default for Head {
     }
 }
 
-/// Hash of a label set, stable within a process.
-pub fn hash_labels(labels: &Labels) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for l in labels.iter() {
-        l.name.hash(&mut h);
-        l.value.hash(&mut h);
+/// Hash of a label set given as sorted pairs. Seeded once per process, so it
+/// is never persisted; lengths are mixed in so `("ab","c")` ≠ `("a","bc")`.
+pub fn hash_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
+    static STATE: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
+    let mut h = STATE
+        .get_or_init(foldhash::fast::RandomState::default)
+        .build_hasher();
+    for (n, v) in pairs {
+        h.write_usize(n.len());
+        h.write(n.as_bytes());
+        h.write_usize(v.len());
+        h.write(v.as_bytes());
     }
     h.finish()
+}
+
+/// [`hash_pairs`] of a [`Labels`].
+pub fn hash_labels(labels: &Labels) -> u64 {
+    hash_pairs(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))
 }
 
 impl Head {
@@ -127,32 +140,44 @@ impl Head {
         self.symbols.len()
     }
 
-    /// The series with exactly these labels, if it exists.
-    pub(crate) fn get(&self, labels: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
-        let shard = read(&self.shards[hash as usize % SHARDS]);
-        self.find(&shard, labels, hash)
+    /// The series whose labels are exactly `pairs` (sorted by name).
+    pub(crate) fn get(&self, pairs: &[(&str, &str)], hash: u64) -> Option<Arc<MemSeries>> {
+        let shard = read(&self.shards[shard_of(hash)]);
+        self.find(&shard, pairs.len(), pairs.iter().copied(), hash)
     }
 
-    fn find(&self, shard: &Shard, labels: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
+    /// The series with exactly these labels.
+    pub(crate) fn get_labels(&self, labels: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
+        let shard = read(&self.shards[shard_of(hash)]);
+        self.find(&shard, labels.len(), label_pairs(labels), hash)
+    }
+
+    fn find<'p>(
+        &self,
+        shard: &Shard,
+        len: usize,
+        pairs: impl Iterator<Item = (&'p str, &'p str)> + Clone,
+        hash: u64,
+    ) -> Option<Arc<MemSeries>> {
         let first = shard.by_hash.get(&hash)?;
-        if self.labels_equal(first, labels) {
+        if self.labels_equal(first, len, pairs.clone()) {
             return Some(Arc::clone(first));
         }
         shard
             .collisions
             .iter()
-            .find(|s| s.hash == hash && self.labels_equal(s, labels))
+            .find(|s| s.hash == hash && self.labels_equal(s, len, pairs.clone()))
             .cloned()
     }
 
     /// The series with these labels, created (with a fresh ref) if missing.
     /// The bool is true when it was created.
     pub(crate) fn get_or_create(&self, labels: &Labels, hash: u64) -> (Arc<MemSeries>, bool) {
-        if let Some(s) = self.get(labels, hash) {
+        if let Some(s) = self.get_labels(labels, hash) {
             return (s, false);
         }
-        let mut shard = write(&self.shards[hash as usize % SHARDS]);
-        if let Some(s) = self.find(&shard, labels, hash) {
+        let mut shard = write(&self.shards[shard_of(hash)]);
+        if let Some(s) = self.find(&shard, labels.len(), label_pairs(labels), hash) {
             return (s, false);
         }
         let id = SeriesRef(self.next_id.fetch_add(1, Ordering::Relaxed));
@@ -165,8 +190,8 @@ impl Head {
     pub(crate) fn create_with_id(&self, id: SeriesRef, labels: &Labels) {
         self.next_id.fetch_max(id.0 + 1, Ordering::Relaxed);
         let hash = hash_labels(labels);
-        let mut shard = write(&self.shards[hash as usize % SHARDS]);
-        if let Some(existing) = self.find(&shard, labels, hash) {
+        let mut shard = write(&self.shards[shard_of(hash)]);
+        if let Some(existing) = self.find(&shard, labels.len(), label_pairs(labels), hash) {
             // The same labels logged twice under two refs: both refs lead to
             // the one series.
             write(&self.by_id).insert(id, existing);
@@ -241,14 +266,19 @@ impl Head {
         }
     }
 
-    fn labels_equal(&self, series: &MemSeries, labels: &Labels) -> bool {
-        series.labels.len() == labels.len()
+    fn labels_equal<'p>(
+        &self,
+        series: &MemSeries,
+        len: usize,
+        mut pairs: impl Iterator<Item = (&'p str, &'p str)>,
+    ) -> bool {
+        series.labels.len() == len
             && self.symbols.with(|r| {
-                series
-                    .labels
-                    .iter()
-                    .zip(labels.iter())
-                    .all(|(&(n, v), l)| r.get(n) == l.name && r.get(v) == l.value)
+                series.labels.iter().all(|&(n, v)| {
+                    pairs
+                        .next()
+                        .is_some_and(|(pn, pv)| r.get(n) == pn && r.get(v) == pv)
+                })
             })
     }
 
@@ -343,6 +373,15 @@ impl Head {
             .cloned()
             .collect()
     }
+}
+
+fn shard_of(hash: u64) -> usize {
+    // The low bits pick the bucket inside the shard's map; use high ones here.
+    (hash >> 58) as usize % SHARDS
+}
+
+fn label_pairs(labels: &Labels) -> impl Iterator<Item = (&str, &str)> + Clone {
+    labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))
 }
 
 fn insert_in_shard(shard: &mut Shard, series: Arc<MemSeries>) {

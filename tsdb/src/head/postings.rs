@@ -1,6 +1,6 @@
 //! The inverted index: label name → label value → sorted series refs.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use super::symbols::Sym;
 use crate::SeriesRef;

@@ -1,7 +1,7 @@
 //! String interning: each distinct label name or value is stored once and
 //! series refer to it by a 4-byte symbol.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, RwLock};
 
 /// A handle to an interned string.
