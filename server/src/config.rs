@@ -110,8 +110,8 @@ pub struct IngestConfig {
     pub max_body_bytes: usize,
     /// Largest decompressed remote-write body; larger gets 413.
     pub max_decompressed_bytes: usize,
-    /// Write requests processed at once; more wait up to `queue_timeout`,
-    /// then get 503 so senders back off and retry.
+    /// Write requests processed at once (default: twice the CPU count); more
+    /// wait up to `queue_timeout`, then get 503 so senders back off and retry.
     pub max_concurrent_writes: usize,
     pub queue_timeout: PromDuration,
     pub max_labels_per_series: usize,
@@ -125,7 +125,9 @@ impl Default for IngestConfig {
         Self {
             max_body_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
-            max_concurrent_writes: 32,
+            // CPU-bound work beyond this only adds per-thread allocator
+            // memory; two per core still lets fsyncs overlap (group commit).
+            max_concurrent_writes: std::thread::available_parallelism().map_or(4, |n| n.get() * 2),
             queue_timeout: PromDuration(Duration::from_secs(5)),
             max_labels_per_series: labels.max_labels,
             max_label_name_length: labels.max_name_bytes,
