@@ -161,14 +161,7 @@ async fn out_of_order_keeps_the_rest_of_the_batch() {
         1,
         "the valid rest was stored"
     );
-    let m = c
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = get_text(&c, &s.url, "/metrics").await;
     assert!(
         m.contains("sightline_ingest_samples_rejected_total{reason=\"out_of_order\"} 1"),
         "{m}"
@@ -256,14 +249,7 @@ async fn bad_input_gets_4xx_and_the_server_keeps_serving() {
     assert_eq!(post_raw(&c, &s.url, good).await.0, 204);
     let (_, body) = get_json(&c, &s.url, "/api/v1/label/__name__/values").await;
     assert_eq!(body["data"], json!(["up"]));
-    let m = c
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = get_text(&c, &s.url, "/metrics").await;
     assert!(
         m.contains("sightline_ingest_samples_rejected_total{reason=\"invalid_labels\"} 5"),
         "{m}"

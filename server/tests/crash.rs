@@ -172,14 +172,7 @@ async fn corrupt_wal_tail_is_survived() {
         .unwrap();
 
     let mut server = ServerProcess::start(&data).await;
-    let m = c
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = get_text(&c, &server.url, "/metrics").await;
     assert!(m.contains("sightline_tsdb_wal_corruptions_total 1"), "{m}");
     assert!(
         server.log_text().contains("torn or corrupt WAL tail"),

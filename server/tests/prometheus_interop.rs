@@ -109,14 +109,7 @@ async fn prometheus_remote_writes_its_own_metrics() {
     assert_eq!(jobs["data"], serde_json::json!(["prometheus"]));
 
     // Prometheus got only successes back.
-    let m = c
-        .get(format!("{}/metrics", sightline.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = get_text(&c, &sightline.url, "/metrics").await;
     assert!(
         m.contains("sightline_remote_write_requests_total{code=\"204\"}"),
         "{m}"

@@ -2,10 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::{Path, State};
 use axum::response::Response;
-use bytes::Bytes;
 use sightline_model::Labels;
 use sightline_tsdb::Querier;
 
@@ -25,14 +23,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))?
 }
 
-pub async fn series(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let params = Params::from_request(&method, &headers, query.as_deref(), &body);
+pub async fn series(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let sets = params.matcher_sets()?;
     if sets.is_empty() {
         return Err(ApiError::BadData("no match[] parameter provided".into()));
@@ -60,14 +51,7 @@ pub async fn series(
     Ok(success(data))
 }
 
-pub async fn labels(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let params = Params::from_request(&method, &headers, query.as_deref(), &body);
+pub async fn labels(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let sets = params.matcher_sets()?;
     let range = params.time_range()?;
     let names = blocking(&state, move |q| {
@@ -87,14 +71,11 @@ pub async fn labels(
 pub async fn label_values(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    params: Params,
 ) -> Result<Response, ApiError> {
     if !sightline_model::is_valid_label_name(&name) {
         return Err(ApiError::BadData(format!("invalid label name: {name:?}")));
     }
-    let params = Params::from_request(&method, &headers, query.as_deref(), &Bytes::new());
     let sets = params.matcher_sets()?;
     let range = params.time_range()?;
     let values = blocking(&state, move |q| {

@@ -1,6 +1,7 @@
 //! Request parameters as Prometheus reads them: from the query string and,
 //! for POST, from a form-encoded body, with `match[]` repeatable.
 
+use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, Method};
 use bytes::Bytes;
 use sightline_model::Matcher;
@@ -12,13 +13,22 @@ use super::ApiError;
 #[derive(Debug, Default)]
 pub struct Params(Vec<(String, String)>);
 
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let method = req.method().clone();
+        let headers = req.headers().clone();
+        let query = req.uri().query().map(str::to_owned);
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::BadData(format!("reading the request body: {e}")))?;
+        Ok(Self::parse(&method, &headers, query.as_deref(), &body))
+    }
+}
+
 impl Params {
-    pub fn from_request(
-        method: &Method,
-        headers: &HeaderMap,
-        query: Option<&str>,
-        body: &Bytes,
-    ) -> Self {
+    pub fn parse(method: &Method, headers: &HeaderMap, query: Option<&str>, body: &Bytes) -> Self {
         let mut pairs: Vec<(String, String)> = query
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
@@ -123,7 +133,7 @@ mod tests {
             header::CONTENT_TYPE,
             "application/x-www-form-urlencoded".parse().unwrap(),
         );
-        let p = Params::from_request(
+        let p = Params::parse(
             &Method::POST,
             &headers,
             Some("match[]=up&start=1"),
@@ -131,7 +141,7 @@ mod tests {
         );
         assert_eq!(p.all("match[]").collect::<Vec<_>>(), ["up", "{job=\"x\"}"]);
         assert_eq!(p.time_range().unwrap(), TimeRange::new(1000, 2000));
-        let p = Params::from_request(
+        let p = Params::parse(
             &Method::GET,
             &HeaderMap::new(),
             Some("start=5&end=1"),

@@ -198,6 +198,18 @@ pub async fn get_json(client: &reqwest::Client, url: &str, path: &str) -> (u16, 
     )
 }
 
+/// GET a path; returns the body text.
+pub async fn get_text(client: &reqwest::Client, url: &str, path: &str) -> String {
+    client
+        .get(format!("{url}{path}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 pub fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
