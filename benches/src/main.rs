@@ -9,6 +9,11 @@
 //!   and, if `victoria-metrics` is on PATH, VictoriaMetrics; it reports
 //!   first-round (series creation) and steady-state samples/s, errors, and
 //!   resident memory per active series, with ratios against the peers.
+//! - `query`: PromQL range-query latency. The same generated data (10k
+//!   series by default, with classic histograms) is written over a 3 h
+//!   window into each target, fresh; a built-in set of dashboard queries
+//!   (or `--queries FILE`) runs over the whole window, and the report gives
+//!   p50/p95 latency per query, peak RSS while querying, and ratios.
 //!
 //! Run (release builds, or the figures measure the generator's debug code):
 //!
@@ -17,14 +22,21 @@
 //! target/release/benches ingest                      # all targets, defaults
 //! target/release/benches ingest --targets prometheus --series 20000 --rounds 3
 //! target/release/benches ingest --help
+//! target/release/benches query                       # all targets, defaults
+//! target/release/benches query --targets prometheus,victoriametrics --hours 1
 //! ```
 //!
 //! The Sightline binary defaults to `sightline` next to this one
 //! (`--sightline-bin` to change); the peers are looked up on PATH.
 
+mod generator;
 mod ingest;
 mod procfs;
+mod query;
 mod rng;
+mod sender;
+mod table;
+mod target;
 
 use std::process::ExitCode;
 
@@ -45,6 +57,8 @@ struct Cli {
 enum Command {
     /// Remote-write ingest throughput and memory per series.
     Ingest(ingest::IngestArgs),
+    /// PromQL range-query latency and memory on the same data.
+    Query(query::QueryArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         let work = async {
             match cli.command {
                 Command::Ingest(args) => ingest::run(args).await,
+                Command::Query(args) => query::run(args).await,
             }
         };
         // On Ctrl-C the work future is dropped, which stops the running

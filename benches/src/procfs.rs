@@ -31,6 +31,14 @@ impl ProcessSample {
     }
 }
 
+/// Resets the process' peak resident set size (`VmHWM`) to its current
+/// resident set size, so that a later reading gives the peak from now on
+/// (`/proc/<pid>/clear_refs`, Linux 4.0 and later).
+pub fn reset_peak_rss(pid: u32) -> anyhow::Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .with_context(|| format!("writing 5 to /proc/{pid}/clear_refs"))
+}
+
 /// The value of a `Name:   1234 kB` line of `/proc/<pid>/status`.
 fn status_kib(status: &str, field: &str) -> anyhow::Result<u64> {
     let line = status
@@ -85,6 +93,17 @@ mod tests {
             "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 8 0 100 0 0";
         assert_eq!(stat_cpu(stat, 100).unwrap(), Duration::from_millis(3_250));
         assert!(stat_cpu("1234 (x) S 1", 100).is_err());
+    }
+
+    #[test]
+    fn resets_own_peak() {
+        // Other tests run in this process at the same time, so only check
+        // that the reset is accepted and the readings stay consistent (the
+        // kernel reports the peak as at least the current size).
+        reset_peak_rss(std::process::id()).unwrap();
+        let sample = ProcessSample::read(std::process::id()).unwrap();
+        assert!(sample.peak_rss_bytes >= sample.rss_bytes);
+        assert!(reset_peak_rss(u32::MAX).is_err());
     }
 
     #[test]

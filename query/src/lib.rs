@@ -1,13 +1,9 @@
 //! Query languages for Sightline.
 //!
-//! This crate owns PromQL and LogQL: `nom` parsers producing a typed AST,
-//! evaluators that run over the storage traits (`sightline_tsdb::Querier` for
-//! metrics, the log store's querier for logs), and SQL over both stores. It
-//! knows nothing of HTTP; the server maps its results and errors to the
-//! Prometheus and Loki API shapes.
-//!
-//! Today it holds the part of the PromQL grammar the metadata endpoints need:
-//! series selectors, as in `match[]=up{job=~"node.*"}`.
+//! This crate owns PromQL (and, later, LogQL): a `nom` parser producing the
+//! typed [`ast`], and the [`engine`] that evaluates it over the storage
+//! [`Querier`](sightline_tsdb::Querier). It knows nothing of HTTP; the server
+//! maps results and errors to the Prometheus API shapes.
 //!
 //! ```
 //! use sightline_query::parse_series_selector;
@@ -17,6 +13,12 @@
 //! assert!(parse_series_selector("{}").is_err());
 //! ```
 
+pub mod ast;
+pub mod engine;
+pub mod functions;
 mod parser;
+pub mod value;
 
+pub use engine::{Engine, EngineOptions, QueryError};
+pub use parser::parse;
 pub use parser::{parse_series_selector, ParseError};

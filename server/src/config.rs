@@ -31,6 +31,7 @@ pub struct Config {
     pub log: LogConfig,
     pub storage: StorageConfig,
     pub ingest: IngestConfig,
+    pub query: QueryConfig,
 }
 
 impl Default for Config {
@@ -41,6 +42,7 @@ impl Default for Config {
             log: LogConfig::default(),
             storage: StorageConfig::default(),
             ingest: IngestConfig::default(),
+            query: QueryConfig::default(),
         }
     }
 }
@@ -142,6 +144,39 @@ impl IngestConfig {
             max_labels: self.max_labels_per_series,
             max_name_bytes: self.max_label_name_length,
             max_value_bytes: self.max_label_value_length,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct QueryConfig {
+    /// How far back an instant selector looks for a sample.
+    pub lookback_delta: PromDuration,
+    /// Longest a query may run; a request's `timeout` may only shorten it.
+    pub timeout: PromDuration,
+    /// Most samples one query may hold in memory.
+    pub max_samples: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        let engine = sightline_query::EngineOptions::default();
+        Self {
+            lookback_delta: PromDuration(engine.lookback_delta),
+            timeout: PromDuration(engine.timeout),
+            max_samples: engine.max_samples,
+        }
+    }
+}
+
+impl QueryConfig {
+    pub fn engine_options(&self) -> sightline_query::EngineOptions {
+        sightline_query::EngineOptions {
+            lookback_delta: self.lookback_delta.0,
+            timeout: self.timeout.0,
+            max_samples: self.max_samples,
+            ..sightline_query::EngineOptions::default()
         }
     }
 }
@@ -291,6 +326,16 @@ impl Config {
             if v == 0 {
                 p.push(format!("ingest.{name}: must be positive"));
             }
+        }
+        let q = &self.query;
+        if q.lookback_delta.0.is_zero() {
+            p.push("query.lookback_delta: must be positive".into());
+        }
+        if q.timeout.0.is_zero() {
+            p.push("query.timeout: must be positive".into());
+        }
+        if q.max_samples == 0 {
+            p.push("query.max_samples: must be positive".into());
         }
         if i.max_decompressed_bytes < i.max_body_bytes {
             p.push("ingest.max_decompressed_bytes: must be at least ingest.max_body_bytes".into());

@@ -1,28 +1,26 @@
 //! `benches ingest`: remote-write ingest throughput and memory per series,
 //! Sightline side by side with Prometheus (and VictoriaMetrics when present).
 //!
-//! Flow per target: the [`generator`] encodes every scrape round up front;
-//! [`target`] starts the server fresh in its own directory; the [`sender`]
-//! posts the first round (series creation), then the steady-state rounds;
-//! `/proc` readings before and after give memory per series; [`report`]
-//! prints the table and the ratios.
+//! Flow per target: the [`generator`](crate::generator) encodes every
+//! scrape round up front; [`target`](crate::target) starts the server fresh
+//! in its own directory; the [`sender`](crate::sender) posts the first round
+//! (series creation), then the steady-state rounds; `/proc` readings before
+//! and after give memory per series; [`report`] prints the table and the
+//! ratios.
 
-mod exporters;
-mod generator;
 mod report;
-mod sender;
-mod target;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::generator::{encode_rounds, EncodedRound, Schedule, Workload, WorkloadSpec};
 use crate::procfs::ProcessSample;
-use generator::{encode_rounds, EncodedRound, Schedule, Workload, WorkloadSpec};
+use crate::sender::RemoteWriteSender;
+use crate::table::rate;
+use crate::target::{PlannedTarget, RunningTarget, TargetArgs, TargetKind};
 use report::{Measurement, Outcome, Phase, TargetReport};
-use sender::RemoteWriteSender;
-use target::{find_executable, RunningTarget, TargetKind};
 
 /// Time given to a freshly ready target before its idle memory is read.
 const IDLE_SETTLE: Duration = Duration::from_secs(1);
@@ -51,43 +49,14 @@ pub struct IngestArgs {
     /// Sample time between rounds, in seconds. The last round is stamped now.
     #[arg(long, default_value_t = 15)]
     scrape_interval: u64,
-    /// Targets to run, one after the other.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "sightline,prometheus,victoriametrics"
-    )]
-    targets: Vec<TargetKind>,
-    /// Sightline server binary [default: `sightline` next to this binary].
-    #[arg(long)]
-    sightline_bin: Option<PathBuf>,
-    /// Prometheus binary (path, or name looked up on PATH).
-    #[arg(long, default_value = "prometheus")]
-    prometheus_bin: PathBuf,
-    /// VictoriaMetrics single-node binary; skipped with a note if absent.
-    #[arg(long, default_value = "victoria-metrics")]
-    victoria_metrics_bin: PathBuf,
-    /// Where the targets' temporary data directories go [default: the
-    /// system temporary directory].
-    #[arg(long)]
-    work_dir: Option<PathBuf>,
-    /// Seconds a target may take to become ready.
-    #[arg(long, default_value_t = 60)]
-    startup_timeout: u64,
+    #[command(flatten)]
+    targets: TargetArgs,
     /// Seconds one remote-write request may take.
     #[arg(long, default_value_t = 60)]
     request_timeout: u64,
     /// Seed of the series identities and value walks.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-}
-
-/// A target to run: its binary, or why it is skipped.
-#[derive(Debug)]
-struct PlannedTarget {
-    kind: TargetKind,
-    binary: Result<PathBuf, String>,
 }
 
 /// Validated settings of one `ingest` run.
@@ -123,48 +92,7 @@ impl IngestSettings {
         if args.scrape_interval == 0 {
             problems.push("--scrape-interval must be at least 1 second".to_string());
         }
-        if args.targets.is_empty() {
-            problems.push("--targets names no target".to_string());
-        }
-
-        let mut targets: Vec<PlannedTarget> = Vec::new();
-        for kind in args.targets {
-            if targets.iter().any(|t| t.kind == kind) {
-                continue;
-            }
-            let (binary, flag) = match kind {
-                TargetKind::Sightline => match &args.sightline_bin {
-                    Some(path) => (path.clone(), "--sightline-bin"),
-                    None => match sibling_binary("sightline") {
-                        Ok(path) => (path, "--sightline-bin"),
-                        Err(e) => {
-                            problems.push(format!("sightline: {e:#}; pass --sightline-bin"));
-                            continue;
-                        }
-                    },
-                },
-                TargetKind::Prometheus => (args.prometheus_bin.clone(), "--prometheus-bin"),
-                TargetKind::VictoriaMetrics => {
-                    (args.victoria_metrics_bin.clone(), "--victoria-metrics-bin")
-                }
-            };
-            let binary = match find_executable(&binary) {
-                Some(found) => Ok(found),
-                None if kind.optional() => Err(format!(
-                    "no executable {} (on PATH or as a path); pass {flag} to include it",
-                    binary.display()
-                )),
-                None => {
-                    problems.push(format!(
-                        "{kind}: no executable {} (on PATH or as a path); pass {flag} or leave \
-                         it out of --targets",
-                        binary.display()
-                    ));
-                    continue;
-                }
-            };
-            targets.push(PlannedTarget { kind, binary });
-        }
+        let plan = args.targets.plan(&mut problems);
 
         if !problems.is_empty() {
             bail!("invalid arguments:\n  - {}", problems.join("\n  - "));
@@ -174,27 +102,18 @@ impl IngestSettings {
                 series: args.series,
                 nodes: args.nodes,
                 seed: args.seed,
+                histograms: false,
             },
             steady_rounds: args.rounds,
             batch: args.batch,
             concurrency: args.concurrency,
             scrape_interval: Duration::from_secs(args.scrape_interval),
-            targets,
-            work_dir: args.work_dir.unwrap_or_else(std::env::temp_dir),
-            startup_timeout: Duration::from_secs(args.startup_timeout),
+            targets: plan.targets,
+            work_dir: plan.work_dir,
+            startup_timeout: plan.startup_timeout,
             request_timeout: Duration::from_secs(args.request_timeout),
         })
     }
-}
-
-/// `name` in the directory of the running executable (where cargo puts the
-/// workspace's other binaries).
-fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("locating the benches binary")?;
-    let dir = exe
-        .parent()
-        .context("the benches binary has no parent directory")?;
-    Ok(dir.join(name))
 }
 
 /// Runs the benchmark against every target in turn and prints the report.
@@ -291,7 +210,7 @@ async fn bench_target(
     let probe = reqwest::Client::builder()
         .build()
         .context("building the HTTP client")?;
-    let mut target = RunningTarget::spawn(kind, binary, &settings.work_dir)?;
+    let mut target = RunningTarget::spawn(kind, binary, &settings.work_dir, &[])?;
     let startup = target.wait_ready(&probe, settings.startup_timeout).await?;
     eprintln!(
         "[{kind}] pid {} ready at {} in {startup:.1?} (data in {})",
@@ -368,7 +287,7 @@ async fn send_phase(
             round.timestamp_ms,
             outcome.accepted_samples,
             outcome.elapsed,
-            report::rate(outcome.accepted_samples as f64 / outcome.elapsed.as_secs_f64()),
+            rate(outcome.accepted_samples as f64 / outcome.elapsed.as_secs_f64()),
         );
         phase.accepted_samples += outcome.accepted_samples;
         phase.failed_requests += outcome.failed_requests;

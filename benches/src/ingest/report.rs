@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::target::TargetKind;
 use crate::procfs::ProcessSample;
+use crate::table::{mib, rate, ratio, Table};
+use crate::target::TargetKind;
 
 /// Peers others are compared against, in this order.
 const BASELINES: [TargetKind; 2] = [TargetKind::Prometheus, TargetKind::VictoriaMetrics];
@@ -117,12 +118,12 @@ pub fn render(reports: &[TargetReport]) -> String {
         "B/series Δ",
         "B/series",
     ];
-    let mut rows = vec![header.map(String::from).to_vec()];
+    let mut table = Table::new(header);
     for report in reports {
         let Some(m) = report.measured() else {
             continue;
         };
-        rows.push(vec![
+        table.push(vec![
             report.kind.to_string(),
             format!("{:.2}s", m.startup.as_secs_f64()),
             rate(m.first_round.samples_per_second()),
@@ -136,29 +137,7 @@ pub fn render(reports: &[TargetReport]) -> String {
             format!("{:.0}", m.rss_total_per_series()),
         ]);
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|col| {
-            rows.iter()
-                .map(|r| r[col].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in &rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(col, (cell, &width))| {
-                if col == 0 {
-                    format!("{cell:<width$}")
-                } else {
-                    format!("{cell:>width$}")
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
+    out.push_str(&table.render());
     let _ = writeln!(
         out,
         "(ready = startup time; throughput in samples/s; errors = failed requests/samples; RSS in MiB; B/series Δ = (RSS after − RSS idle) / series)"
@@ -220,29 +199,6 @@ fn ratio_line(
         ratio(m.rss_delta_per_series(), base.rss_delta_per_series()),
         ratio(m.rss_total_per_series(), base.rss_total_per_series()),
     )
-}
-
-fn ratio(value: f64, base: f64) -> String {
-    if base > 0.0 && value.is_finite() {
-        format!("{:.2}x", value / base)
-    } else {
-        "n/a".to_string()
-    }
-}
-
-/// `1.23M`, `456.7k`, `89`.
-pub fn rate(per_second: f64) -> String {
-    if per_second >= 1e6 {
-        format!("{:.2}M", per_second / 1e6)
-    } else if per_second >= 1e3 {
-        format!("{:.1}k", per_second / 1e3)
-    } else {
-        format!("{per_second:.0}")
-    }
-}
-
-pub fn mib(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
 }
 
 #[cfg(test)]
@@ -316,13 +272,5 @@ mod tests {
         );
         assert!(text.contains("RSS/series Δ 0.50x, total 0.75x"), "{text}");
         assert!(!text.contains("prometheus vs sightline"));
-    }
-
-    #[test]
-    fn ratio_of_nothing_is_not_a_number() {
-        assert_eq!(ratio(1.0, 0.0), "n/a");
-        assert_eq!(rate(1_234_567.0), "1.23M");
-        assert_eq!(rate(45_600.0), "45.6k");
-        assert_eq!(rate(12.0), "12");
     }
 }

@@ -6,10 +6,11 @@ use nom::combinator::recognize;
 use nom::sequence::pair;
 use nom::{IResult, Parser};
 
-/// Whitespace and `#` comments.
+/// Whitespace (space, tab, newline, carriage return: Prometheus's set) and
+/// `#` comments.
 pub fn skip_space(mut i: &str) -> &str {
     loop {
-        let trimmed = i.trim_start();
+        let trimmed = i.trim_start_matches([' ', '\t', '\n', '\r']);
         match trimmed.strip_prefix('#') {
             Some(comment) => i = comment.find('\n').map_or("", |n| &comment[n..]),
             None => return trimmed,
@@ -85,22 +86,22 @@ pub fn string_literal(i: &str) -> Result<(&str, String), (&str, String)> {
         let Some(text) = i.get(start..start + digits) else {
             return Err((&i[pos..], "unterminated escape sequence".into()));
         };
-        let code = u32::from_str_radix(text, radix).map_err(|_| {
-            (
-                &i[pos..],
-                format!(
-                    "invalid escape sequence '\\{e}{}'",
-                    &text[1.min(text.len())..]
-                ),
-            )
-        })?;
+        if !text.chars().all(|c| c.is_digit(radix)) {
+            let written = i.get(pos..start + digits).unwrap_or(text);
+            return Err((&i[pos..], format!("invalid escape sequence '{written}'")));
+        }
+        let code = u32::from_str_radix(text, radix)
+            .map_err(|_| (&i[pos..], format!("invalid escape sequence '\\{e}{text}'")))?;
         if radix == 8 || e == 'x' {
             // Octal and \x escapes denote bytes; PromQL strings are UTF-8, so
             // only ASCII bytes make sense on their own.
             if code > 0x7f {
                 return Err((
                     &i[pos..],
-                    format!("escape sequence \\{e}{text} is not valid UTF-8 on its own"),
+                    format!(
+                        "escape sequence {} is not valid UTF-8 on its own",
+                        i.get(pos..start + digits).unwrap_or(text)
+                    ),
                 ));
             }
         }
@@ -138,6 +139,26 @@ mod tests {
         assert!(string_literal(r#""open"#).is_err());
         assert!(string_literal(r#""bad \q""#).is_err());
         assert!(string_literal(r#""\u12""#).is_err());
+        for (bad, msg) in [
+            (r#""\xé""#, "invalid escape sequence '\\xé'"),
+            (r#""\x+1""#, "invalid escape sequence '\\x+1'"),
+            (r#""\u00é""#, "invalid escape sequence '\\u00é'"),
+            (
+                r#""\400""#,
+                "escape sequence \\400 is not valid UTF-8 on its own",
+            ),
+            (
+                r#""\xff""#,
+                "escape sequence \\xff is not valid UTF-8 on its own",
+            ),
+            (r#""\ud800""#, "invalid Unicode code point"),
+        ] {
+            let got = string_literal(bad).map_err(|(_, m)| m);
+            assert!(
+                got.as_ref().is_err_and(|m| m.contains(msg)),
+                "{bad}: {got:?}"
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,12 @@ pub enum ApiError {
     /// The request was wrong: 400 `bad_data`.
     #[error("{0}")]
     BadData(String),
+    /// A valid query that cannot be evaluated: 422 `execution`.
+    #[error("{0}")]
+    Execution(String),
+    /// The query ran out of time: 503 `timeout`.
+    #[error("{0}")]
+    Timeout(String),
     /// The server failed: 500 `internal`. The detail is logged, not sent.
     #[error("{0}")]
     Internal(String),
@@ -20,6 +26,8 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadData(_) => (StatusCode::BAD_REQUEST, "bad_data"),
+            ApiError::Execution(_) => (StatusCode::UNPROCESSABLE_ENTITY, "execution"),
+            ApiError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -31,6 +39,18 @@ impl From<sightline_tsdb::Error> for ApiError {
     }
 }
 
+impl From<sightline_query::QueryError> for ApiError {
+    fn from(e: sightline_query::QueryError) -> Self {
+        use sightline_query::QueryError as Q;
+        match e {
+            Q::Parse(p) => ApiError::BadData(format!("invalid parameter \"query\": {p}")),
+            Q::Execution(_) | Q::TooManySamples(_) => ApiError::Execution(e.to_string()),
+            Q::Timeout(_) => ApiError::Timeout(e.to_string()),
+            Q::Storage(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind) = self.parts();
@@ -39,7 +59,7 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %detail, "internal error serving API request");
                 "internal server error".to_string()
             }
-            ApiError::BadData(m) => m.clone(),
+            ApiError::BadData(m) | ApiError::Execution(m) | ApiError::Timeout(m) => m.clone(),
         };
         let body = json!({"status": "error", "errorType": kind, "error": message});
         (status, Json(body)).into_response()

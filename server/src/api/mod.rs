@@ -3,12 +3,15 @@
 //! | route | peer it imitates |
 //! |---|---|
 //! | `POST /api/v1/write` | Prometheus remote write 1.0 receiver |
+//! | `GET/POST /api/v1/query`, `/api/v1/query_range` | Prometheus HTTP API (PromQL) |
 //! | `GET/POST /api/v1/series`, `/api/v1/labels`, `/api/v1/label/{name}/values` | Prometheus HTTP API |
+//! | `/api/v1/status/{buildinfo,runtimeinfo,tsdb}`, `/api/v1/metadata`, `/api/v1/query_exemplars` | Prometheus HTTP API |
 //! | `/-/healthy`, `/-/ready`, `/metrics` | Prometheus's own endpoints |
 
 mod error;
 mod metadata;
 mod params;
+mod query;
 mod status;
 mod write;
 
@@ -62,6 +65,16 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/write",
             post(write::remote_write).layer(DefaultBodyLimit::max(body_limit)),
         )
+        .route("/api/v1/query", get(query::instant).post(query::instant))
+        .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route(
+            "/api/v1/query_exemplars",
+            get(status::query_exemplars).post(status::query_exemplars),
+        )
+        .route("/api/v1/metadata", get(status::metadata))
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .route("/api/v1/status/tsdb", get(status::tsdb))
         .route(
             "/api/v1/series",
             get(metadata::series).post(metadata::series),

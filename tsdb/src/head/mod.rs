@@ -52,6 +52,21 @@ impl Default for HeadStats {
     }
 }
 
+/// Cardinality figures of the head, as `/api/v1/status/tsdb` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cardinality {
+    /// Distinct (name, value) pairs.
+    pub label_pairs: usize,
+    /// Top metric names by series count.
+    pub series_by_metric_name: Vec<(String, usize)>,
+    /// Top label names by number of distinct values.
+    pub values_by_label_name: Vec<(String, usize)>,
+    /// Top label names by bytes of values held (value length × series).
+    pub bytes_by_label_name: Vec<(String, usize)>,
+    /// Top `name=value` pairs by series count.
+    pub series_by_label_pair: Vec<(String, usize)>,
+}
+
 /// Per-batch counters, folded into [`HeadStats`] once per batch.
 #[derive(Debug)]
 pub(crate) struct Tally {
@@ -154,6 +169,44 @@ pub fn hash_labels(labels: &Labels) -> u64 {
 impl Head {
     pub fn stats(&self) -> &HeadStats {
         &self.stats
+    }
+
+    /// Cardinality statistics, each list cut to its `top` entries.
+    pub fn cardinality(&self, top: usize) -> Cardinality {
+        let postings = read(&self.postings);
+        let mut out = Cardinality::default();
+        let name_sym = self.symbols.lookup(sightline_model::METRIC_NAME);
+        self.symbols.with(|r| {
+            for name in postings.names() {
+                let mut values = 0;
+                let mut bytes = 0;
+                for (v, ids) in postings.values(name) {
+                    values += 1;
+                    bytes += r.get(v).len() * ids.len();
+                    let pair = format!("{}={}", r.get(name), r.get(v));
+                    out.series_by_label_pair.push((pair, ids.len()));
+                    if Some(name) == name_sym {
+                        out.series_by_metric_name
+                            .push((r.get(v).to_string(), ids.len()));
+                    }
+                }
+                out.label_pairs += values;
+                out.values_by_label_name
+                    .push((r.get(name).to_string(), values));
+                out.bytes_by_label_name
+                    .push((r.get(name).to_string(), bytes));
+            }
+        });
+        for list in [
+            &mut out.series_by_metric_name,
+            &mut out.values_by_label_name,
+            &mut out.bytes_by_label_name,
+            &mut out.series_by_label_pair,
+        ] {
+            list.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            list.truncate(top);
+        }
+        out
     }
 
     /// Distinct interned label names and values.

@@ -195,3 +195,21 @@ fn same_labels_same_series() {
     assert_eq!(h.stats().series.load(Ordering::Relaxed), 1);
     assert_eq!(h.labels_of_series(&s1), a);
 }
+
+#[test]
+fn cardinality_counts() {
+    let h = fixture();
+    let c = h.cardinality(10);
+    assert_eq!(
+        c.series_by_metric_name,
+        [
+            ("up".to_string(), 3),
+            ("http_requests_total".to_string(), 1)
+        ]
+    );
+    assert_eq!(c.values_by_label_name[0], ("__name__".to_string(), 2));
+    assert_eq!(c.series_by_label_pair[0], ("__name__=up".to_string(), 3));
+    // __name__ ×2, code ×1, instance ×2, job ×2
+    assert_eq!(c.label_pairs, 7);
+    assert_eq!(h.cardinality(1).series_by_label_pair.len(), 1);
+}

@@ -4,6 +4,13 @@
 //!
 //! Bodies are encoded before any timing starts ([`encode_rounds`]), so the
 //! generator's own CPU is not part of what is measured.
+//!
+//! With [`WorkloadSpec::histograms`], each node also exposes classic
+//! histograms ([`histogram`]), whose series move together so that every
+//! scrape is a valid histogram.
+
+mod exporters;
+pub mod histogram;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,17 +19,18 @@ use anyhow::{ensure, Context};
 use bytes::Bytes;
 use sightline_model::remote_write::{Label, Sample, TimeSeries, WriteRequest};
 
-use super::exporters::{
-    cadvisor_container_series, node_exporter_series, Node, Precision, SeriesTemplate, ValueKind,
-    NODE_EXPORTER_SERIES,
-};
 use crate::rng::SplitMix64;
+use exporters::{
+    cadvisor_container_series, http_server_histograms, node_exporter_series, Node, Precision,
+    SeriesTemplate, ValueKind, HTTP_HISTOGRAMS, NODE_EXPORTER_SERIES,
+};
+use histogram::{HistogramTemplate, Part, SERIES_PER_HISTOGRAM};
 
 /// The external label a Prometheus adds to everything it remote-writes.
 const EXTERNAL_LABEL: (&str, &str) = ("cluster", "bench-eu-west-1");
 
 /// Series on a typical node: its node_exporter series plus some 50 containers'
-/// cAdvisor series.
+/// cAdvisor series (and, when asked for, its HTTP service's histograms).
 const TYPICAL_NODE_SERIES: usize = 1_000;
 
 /// What series to generate.
@@ -33,6 +41,9 @@ pub struct WorkloadSpec {
     /// Fake nodes the series are spread over (the `instance` label).
     pub nodes: usize,
     pub seed: u64,
+    /// Whether each node also exposes [`HTTP_HISTOGRAMS`] request-duration
+    /// histograms (taken from its share of `series`, before cAdvisor's).
+    pub histograms: bool,
 }
 
 /// One active series and its current value.
@@ -47,20 +58,13 @@ struct Series {
     step: f64,
     /// Gauges stay within `0..=ceiling`.
     ceiling: f64,
+    /// Part of a histogram, which moves its series together.
+    in_histogram: bool,
 }
 
 impl Series {
     fn new(template: SeriesTemplate, rng: &mut SplitMix64) -> Self {
-        let mut labels: Vec<Label> = template
-            .labels
-            .into_iter()
-            .map(|(name, value)| Label::new(name, value))
-            .chain(std::iter::once(Label::new(
-                EXTERNAL_LABEL.0,
-                EXTERNAL_LABEL.1,
-            )))
-            .collect();
-        labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let labels = wire_labels(template.labels);
         let shape = template.shape;
         let initial = shape.initial * (0.5 + rng.next_f64());
         let step = match shape.kind {
@@ -74,6 +78,24 @@ impl Series {
             value: round(initial, shape.precision),
             step,
             ceiling: 2.0 * shape.initial,
+            in_histogram: false,
+        }
+    }
+
+    /// One series of a histogram, starting at `value`; it only moves with
+    /// its histogram (see [`Workload::advance`]).
+    fn histogram_part(labels: Vec<(&'static str, String)>, part: Part, value: f64) -> Self {
+        Self {
+            labels: wire_labels(labels),
+            kind: ValueKind::Counter,
+            precision: match part {
+                Part::Count => Precision::Integer,
+                Part::Sum => Precision::Full,
+            },
+            value,
+            step: 0.0,
+            ceiling: 0.0,
+            in_histogram: true,
         }
     }
 
@@ -96,6 +118,21 @@ impl Series {
     }
 }
 
+/// `labels` with the external label added, sorted by name as remote write
+/// requires.
+fn wire_labels(labels: Vec<(&'static str, String)>) -> Vec<Label> {
+    let mut labels: Vec<Label> = labels
+        .into_iter()
+        .map(|(name, value)| Label::new(name, value))
+        .chain(std::iter::once(Label::new(
+            EXTERNAL_LABEL.0,
+            EXTERNAL_LABEL.1,
+        )))
+        .collect();
+    labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    labels
+}
+
 fn round(value: f64, precision: Precision) -> f64 {
     match precision {
         Precision::Integer => value.round(),
@@ -104,23 +141,35 @@ fn round(value: f64, precision: Precision) -> f64 {
     }
 }
 
+/// A histogram's place among the workload's series.
+#[derive(Debug, Clone)]
+struct HistogramFamily {
+    template: HistogramTemplate,
+    /// Index of its first series; the others follow, in the order
+    /// [`histogram`] documents.
+    first: usize,
+}
+
 /// The whole set of active series with their current values.
 #[derive(Debug, Clone)]
 pub struct Workload {
     series: Vec<Series>,
+    histograms: Vec<HistogramFamily>,
     rng: SplitMix64,
 }
 
 impl Workload {
     /// Exactly `spec.series` distinct series, spread as evenly as possible
     /// over `spec.nodes` nodes; each node lists its node_exporter series
-    /// first (about a fifth of its share, at most all of them), then as many
-    /// cAdvisor containers as the rest of its share needs.
+    /// first (about a fifth of its share, at most all of them), then, if
+    /// asked for, its histograms (whole ones, in the proportion of a typical
+    /// node), then as many cAdvisor containers as the rest of its share needs.
     pub fn generate(spec: &WorkloadSpec) -> anyhow::Result<Self> {
         ensure!(spec.series > 0, "--series must be at least 1");
         ensure!(spec.nodes > 0, "--nodes must be at least 1");
         let mut rng = SplitMix64::new(spec.seed);
         let mut series = Vec::with_capacity(spec.series);
+        let mut histograms = Vec::new();
         for index in 0..spec.nodes {
             let share = spec.series / spec.nodes + usize::from(index < spec.series % spec.nodes);
             let node = Node::new(index);
@@ -128,22 +177,49 @@ impl Workload {
             // proportion of a typical one; smaller shares keep that mix.
             let node_exporter =
                 NODE_EXPORTER_SERIES.min(share * NODE_EXPORTER_SERIES / TYPICAL_NODE_SERIES);
-            let templates =
-                node_exporter_series(&node)
-                    .into_iter()
-                    .take(node_exporter)
-                    .chain((0usize..).flat_map(|container| {
-                        cadvisor_container_series(&node, container, spec.seed)
-                    }));
-            for template in templates.take(share) {
+            // 56 series per 1,000 of the share: with node_exporter's 196
+            // at most, the share always has room for them.
+            let node_histograms = if spec.histograms {
+                HTTP_HISTOGRAMS.min(share * HTTP_HISTOGRAMS / TYPICAL_NODE_SERIES)
+            } else {
+                0
+            };
+            for template in node_exporter_series(&node).into_iter().take(node_exporter) {
+                series.push(Series::new(template, &mut rng));
+            }
+            for template in http_server_histograms(&node)
+                .into_iter()
+                .take(node_histograms)
+            {
+                let first = series.len();
+                let values = template.initial_values();
+                for ((labels, part), value) in template.series_labels().into_iter().zip(values) {
+                    series.push(Series::histogram_part(labels, part, value));
+                }
+                histograms.push(HistogramFamily { template, first });
+            }
+            let cadvisor = share - node_exporter - node_histograms * SERIES_PER_HISTOGRAM;
+            let templates = (0usize..)
+                .flat_map(|container| cadvisor_container_series(&node, container, spec.seed));
+            for template in templates.take(cadvisor) {
                 series.push(Series::new(template, &mut rng));
             }
         }
-        Ok(Self { series, rng })
+        Ok(Self {
+            series,
+            histograms,
+            rng,
+        })
     }
 
     pub fn len(&self) -> usize {
         self.series.len()
+    }
+
+    /// Classic histograms among the series, each [`SERIES_PER_HISTOGRAM`]
+    /// of them.
+    pub fn histograms(&self) -> usize {
+        self.histograms.len()
     }
 
     /// Average number of labels per series, metric name included.
@@ -155,7 +231,15 @@ impl Workload {
     /// Moves every value on by one scrape interval.
     pub fn advance(&mut self) {
         for series in &mut self.series {
-            series.advance(&mut self.rng);
+            if !series.in_histogram {
+                series.advance(&mut self.rng);
+            }
+        }
+        for family in &self.histograms {
+            let increments = family.template.scrape_increments(&mut self.rng);
+            for (series, increment) in self.series[family.first..].iter_mut().zip(increments) {
+                series.value += increment;
+            }
         }
     }
 
@@ -197,15 +281,30 @@ impl Schedule {
     /// Rounds spaced by `interval` whose last one lands on the current time,
     /// so no sample is in the future nor older than the peers accept.
     pub fn ending_now(rounds: usize, interval: Duration) -> anyhow::Result<Self> {
+        Self::ending_before_now(Duration::ZERO, rounds, interval)
+    }
+
+    /// Rounds spaced by `interval` whose last one lands `lag` before the
+    /// current time.
+    pub fn ending_before_now(
+        lag: Duration,
+        rounds: usize,
+        interval: Duration,
+    ) -> anyhow::Result<Self> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .context("system clock is before 1970")?;
         let span = interval.saturating_mul(u32::try_from(rounds.saturating_sub(1))?);
         Ok(Self {
-            first_timestamp_ms: i64::try_from(now.saturating_sub(span).as_millis())?,
+            first_timestamp_ms: i64::try_from(now.saturating_sub(span + lag).as_millis())?,
             interval,
             rounds,
         })
+    }
+
+    /// The timestamp of the last round.
+    pub fn last_timestamp_ms(&self) -> i64 {
+        self.timestamp_ms(self.rounds.saturating_sub(1))
     }
 
     pub fn timestamp_ms(&self, round: usize) -> i64 {
@@ -252,20 +351,24 @@ pub fn encode_rounds(
             if round > 0 {
                 workload.advance();
             }
-            let timestamp_ms = schedule.timestamp_ms(round);
-            let batches: Arc<[EncodedBatch]> = workload
-                .write_requests(timestamp_ms, batch)
-                .map(|request| EncodedBatch {
-                    samples: request.timeseries.len(),
-                    body: Bytes::from(request.encode_snappy()),
-                })
-                .collect();
-            EncodedRound {
-                timestamp_ms,
-                batches,
-            }
+            encode_round(workload, schedule.timestamp_ms(round), batch)
         })
         .collect()
+}
+
+/// Encodes the workload's current values as one round at `timestamp_ms`.
+pub fn encode_round(workload: &Workload, timestamp_ms: i64, batch: usize) -> EncodedRound {
+    let batches: Arc<[EncodedBatch]> = workload
+        .write_requests(timestamp_ms, batch)
+        .map(|request| EncodedBatch {
+            samples: request.timeseries.len(),
+            body: Bytes::from(request.encode_snappy()),
+        })
+        .collect();
+    EncodedRound {
+        timestamp_ms,
+        batches,
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +382,14 @@ mod tests {
             series,
             nodes,
             seed: 42,
+            histograms: false,
+        }
+    }
+
+    fn with_histograms(series: usize, nodes: usize) -> WorkloadSpec {
+        WorkloadSpec {
+            histograms: true,
+            ..spec(series, nodes)
         }
     }
 
@@ -302,8 +413,13 @@ mod tests {
 
     #[test]
     fn generates_exactly_n_unique_valid_series() {
-        for (series, nodes) in [(20_000, 100), (1_234, 7), (5, 10), (1, 1), (3_000, 1)] {
-            let workload = Workload::generate(&spec(series, nodes)).unwrap();
+        let cases = [(20_000, 100), (1_234, 7), (5, 10), (1, 1), (3_000, 1)];
+        for spec in cases
+            .iter()
+            .flat_map(|&(series, nodes)| [spec(series, nodes), with_histograms(series, nodes)])
+        {
+            let series = spec.series;
+            let workload = Workload::generate(&spec).unwrap();
             assert_eq!(workload.len(), series);
             let mut seen = HashSet::new();
             for s in &workload.series {
@@ -354,6 +470,79 @@ mod tests {
         );
         let mean = workload.mean_labels();
         assert!((6.0..=11.0).contains(&mean), "mean labels {mean}");
+    }
+
+    #[test]
+    fn histograms_only_when_asked_for() {
+        let has_le = |w: &Workload| {
+            w.series
+                .iter()
+                .filter(|s| s.labels.iter().any(|l| l.name == "le"))
+                .count()
+        };
+        let plain = Workload::generate(&spec(10_000, 10)).unwrap();
+        assert_eq!(has_le(&plain), 0);
+        assert!(plain.histograms.is_empty());
+        let with = Workload::generate(&with_histograms(10_000, 10)).unwrap();
+        // Four whole histograms per full node, twelve buckets each.
+        assert_eq!(with.histograms.len(), 10 * HTTP_HISTOGRAMS);
+        assert_eq!(has_le(&with), 10 * HTTP_HISTOGRAMS * 12);
+        // The node_exporter series are the same; cAdvisor gives way.
+        let names = |w: &Workload, prefix: &str| {
+            w.series
+                .iter()
+                .filter(|s| {
+                    s.labels
+                        .iter()
+                        .any(|l| l.name == "__name__" && l.value.starts_with(prefix.as_bytes()))
+                })
+                .count()
+        };
+        assert_eq!(names(&plain, "node_"), names(&with, "node_"));
+        assert_eq!(
+            names(&plain, "container_") - names(&with, "container_"),
+            10 * HTTP_HISTOGRAMS * SERIES_PER_HISTOGRAM
+        );
+    }
+
+    #[test]
+    fn histograms_are_valid_at_every_round() {
+        let mut workload = Workload::generate(&with_histograms(3_000, 3)).unwrap();
+        assert_eq!(workload.histograms.len(), 3 * HTTP_HISTOGRAMS);
+        let schedule = Schedule {
+            first_timestamp_ms: 0,
+            interval: Duration::from_secs(60),
+            rounds: 30,
+        };
+        // Series as sent, by labels, per round.
+        let rounds: Vec<HashMap<Vec<(String, String)>, f64>> =
+            encode_rounds(&mut workload, &schedule, 500)
+                .iter()
+                .map(|round| {
+                    decode(round)
+                        .into_iter()
+                        .flat_map(|r| r.timeseries)
+                        .map(|ts| (label_pairs(&ts.labels), ts.samples[0].value))
+                        .collect()
+                })
+                .collect();
+        for family in &workload.histograms {
+            let keys: Vec<Vec<(String, String)>> = workload.series
+                [family.first..family.first + SERIES_PER_HISTOGRAM]
+                .iter()
+                .map(|s| label_pairs(&s.labels))
+                .collect();
+            let mut previous: Option<Vec<f64>> = None;
+            for round in &rounds {
+                let values: Vec<f64> = keys.iter().map(|k| round[k]).collect();
+                assert!(histogram::is_valid(&values), "{keys:?}: {values:?}");
+                if let Some(previous) = &previous {
+                    assert!(values.iter().zip(previous).all(|(v, p)| v >= p));
+                    assert!(values[SERIES_PER_HISTOGRAM - 1] > previous[SERIES_PER_HISTOGRAM - 1]);
+                }
+                previous = Some(values);
+            }
+        }
     }
 
     #[test]
@@ -445,6 +634,22 @@ mod tests {
             "counters barely move: {counter_moves}"
         );
         assert!(gauge_moves > 1_000, "gauges barely move: {gauge_moves}");
+    }
+
+    #[test]
+    fn schedule_can_end_before_now() {
+        let schedule =
+            Schedule::ending_before_now(Duration::from_secs(60), 180, Duration::from_secs(60))
+                .unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        assert!((now - 60_000 - schedule.last_timestamp_ms()).abs() < 5_000);
+        assert_eq!(
+            schedule.last_timestamp_ms() - schedule.first_timestamp_ms,
+            179 * 60_000
+        );
     }
 
     #[test]

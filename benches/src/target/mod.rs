@@ -1,7 +1,10 @@
 //! The systems under test: how to find, start, probe and stop Sightline and
 //! its peers. Each run gets a fresh temporary directory and a free port on
 //! 127.0.0.1; a [`RunningTarget`] terminates its process when dropped, so no
-//! stray server survives an error or an interrupt.
+//! stray server survives an error or an interrupt. [`plan`] turns the
+//! command-line choice of targets into binaries to run.
+
+mod plan;
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -13,6 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use rustix::process::{kill_process, Pid, Signal};
 use tempfile::TempDir;
+
+pub use plan::{PlannedTarget, TargetArgs};
 
 /// Pause between readiness probes; also the resolution of startup times.
 const READY_POLL: Duration = Duration::from_millis(20);
@@ -61,15 +66,17 @@ impl std::fmt::Display for TargetKind {
     }
 }
 
-/// `binary` itself if it names a path, else the first executable of that
-/// name on `PATH`.
+/// `binary` itself if it names a path (made absolute, since targets run in
+/// their own directory), else the first executable of that name on `PATH`.
 pub fn find_executable(binary: &Path) -> Option<PathBuf> {
     let is_executable = |path: &Path| {
         path.metadata()
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
     if binary.components().count() > 1 || binary.is_absolute() {
-        return is_executable(binary).then(|| binary.to_path_buf());
+        return is_executable(binary)
+            .then(|| std::path::absolute(binary).ok())
+            .flatten();
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -93,7 +100,13 @@ pub struct RunningTarget {
 impl RunningTarget {
     /// Starts `binary` as a `kind` server on a free port, with its data in a
     /// new directory under `work_dir` and its output in `target.log` there.
-    pub fn spawn(kind: TargetKind, binary: &Path, work_dir: &Path) -> anyhow::Result<Self> {
+    /// `extra_args` follow the arguments every benchmark passes.
+    pub fn spawn(
+        kind: TargetKind,
+        binary: &Path,
+        work_dir: &Path,
+        extra_args: &[String],
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("sightline-bench-{kind}-"))
             .tempdir_in(work_dir)
@@ -128,6 +141,7 @@ impl RunningTarget {
                     .arg(format!("-httpListenAddr={listen}"));
             }
         }
+        command.args(extra_args);
         let log_path = dir.path().join("target.log");
         let log = File::create(&log_path)?;
         let spawned_at = Instant::now();
@@ -283,6 +297,19 @@ mod tests {
         assert!(find_executable(Path::new("/bin/sh")).is_some());
         assert!(find_executable(Path::new("no-such-binary-sightline-bench")).is_none());
         assert!(find_executable(Path::new("./no/such/path")).is_none());
+        // A relative path still works once a target runs in its directory.
+        let cwd = std::env::current_dir().unwrap();
+        let sh = Path::new("/bin/sh");
+        let relative: PathBuf = cwd
+            .components()
+            .skip(1)
+            .map(|_| Path::new(".."))
+            .collect::<PathBuf>()
+            .join("bin/sh");
+        if sh.exists() {
+            let found = find_executable(&relative).unwrap();
+            assert!(found.is_absolute(), "{}", found.display());
+        }
     }
 
     #[test]
@@ -310,7 +337,7 @@ mod tests {
         let work = tempfile::tempdir().unwrap();
         let false_bin = find_executable(Path::new("false")).unwrap();
         let mut target =
-            RunningTarget::spawn(TargetKind::Sightline, &false_bin, work.path()).unwrap();
+            RunningTarget::spawn(TargetKind::Sightline, &false_bin, work.path(), &[]).unwrap();
         let client = reqwest::Client::new();
         let err = target
             .wait_ready(&client, Duration::from_secs(30))

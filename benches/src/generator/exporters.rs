@@ -4,7 +4,10 @@
 //! A node exposes [`NODE_EXPORTER_SERIES`] node_exporter series and
 //! [`CADVISOR_SERIES_PER_CONTAINER`] cAdvisor series per container; the
 //! generator decides how many of each a node's share of the budget takes.
+//! On request it adds the request-duration histograms of an HTTP service on
+//! each node ([`http_server_histograms`]).
 
+use super::histogram::HistogramTemplate;
 use crate::rng::SplitMix64;
 
 /// Series one node's node_exporter exposes here.
@@ -405,6 +408,36 @@ pub fn cadvisor_container_series(node: &Node, container: usize, seed: u64) -> Ve
     }
     debug_assert_eq!(out.len(), CADVISOR_SERIES_PER_CONTAINER);
     out
+}
+
+/// Handlers of the HTTP service on each node: path, mean request duration
+/// in seconds, and mean requests per scrape.
+const HTTP_HANDLERS: [(&str, f64, f64); 4] = [
+    ("/api/v1/orders", 0.08, 150.0),
+    ("/api/v1/search", 0.2, 60.0),
+    ("/healthz", 0.002, 4.0),
+    ("/metrics", 0.015, 1.0),
+];
+
+/// Histograms the HTTP service on a node exposes.
+pub const HTTP_HISTOGRAMS: usize = HTTP_HANDLERS.len();
+
+/// The `http_request_duration_seconds` histograms of the API gateway on
+/// `node`, one per handler: [`HTTP_HISTOGRAMS`] of them.
+pub fn http_server_histograms(node: &Node) -> Vec<HistogramTemplate> {
+    HTTP_HANDLERS
+        .iter()
+        .map(|&(handler, mean, per_scrape)| HistogramTemplate {
+            name: "http_request_duration_seconds",
+            labels: vec![
+                ("handler", handler.to_string()),
+                ("instance", format!("{}:8080", node.address)),
+                ("job", "api-gateway".to_string()),
+            ],
+            mean,
+            per_scrape,
+        })
+        .collect()
 }
 
 /// Ten characters of the alphabet Kubernetes uses for ReplicaSet hashes.

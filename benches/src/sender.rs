@@ -9,7 +9,7 @@ use anyhow::Context;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use tokio::task::JoinSet;
 
-use super::generator::{EncodedBatch, EncodedRound};
+use crate::generator::{EncodedBatch, EncodedRound};
 
 /// Longest error body kept for the report.
 const MAX_ERROR_CHARS: usize = 500;

@@ -1,0 +1,287 @@
+//! Binary operators: arithmetic, comparisons, set operators, and vector
+//! matching (`on`, `ignoring`, `group_left`, `group_right`).
+
+use std::collections::{HashMap, HashSet};
+
+use sightline_model::{Label, Labels, METRIC_NAME};
+
+use super::{check_unique_labels, drop_metric_name, Evaluator, QueryError, Result};
+use crate::ast::{BinaryExpr, BinaryOp, Cardinality, VectorMatching};
+use crate::value::{InstantSample, Value, Vector};
+
+pub(super) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Value> {
+    let lhs = ev.eval(&b.lhs, t)?;
+    let rhs = ev.eval(&b.rhs, t)?;
+    let out = match (lhs, rhs) {
+        (Value::Scalar { v: l, .. }, Value::Scalar { v: r, .. }) => {
+            let (value, keep) = apply(b.op, l, r);
+            let v = if b.op.is_comparison() {
+                f64::from(u8::from(keep))
+            } else {
+                value
+            };
+            return Ok(Value::Scalar { t, v });
+        }
+        (Value::Vector(l), Value::Scalar { v: r, .. }) => {
+            vector_scalar(b.op, l, r, false, b.return_bool, t)
+        }
+        (Value::Scalar { v: l, .. }, Value::Vector(r)) => {
+            vector_scalar(b.op, r, l, true, b.return_bool, t)
+        }
+        (Value::Vector(l), Value::Vector(r)) => {
+            let default = VectorMatching {
+                cardinality: if b.op.is_set() {
+                    Cardinality::ManyToMany
+                } else {
+                    Cardinality::OneToOne
+                },
+                on: false,
+                labels: Vec::new(),
+                include: Vec::new(),
+            };
+            let matching = b.matching.as_ref().unwrap_or(&default);
+            match b.op {
+                BinaryOp::And => and(l, r, matching),
+                BinaryOp::Or => or(l, r, matching),
+                BinaryOp::Unless => unless(l, r, matching),
+                _ => vector_vector(b.op, l, r, matching, b.return_bool, t)?,
+            }
+        }
+        _ => {
+            return Err(QueryError::execution(
+                "binary expression on a range vector or string",
+            ))
+        }
+    };
+    if !b.op.is_set() {
+        check_unique_labels(&out)?;
+    }
+    Ok(Value::Vector(out))
+}
+
+/// The value of `l op r`, and whether a comparison holds (always true for
+/// arithmetic). A comparison's value is its left operand.
+fn apply(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
+    match op {
+        BinaryOp::Add => (l + r, true),
+        BinaryOp::Sub => (l - r, true),
+        BinaryOp::Mul => (l * r, true),
+        BinaryOp::Div => (l / r, true),
+        BinaryOp::Mod => (l % r, true),
+        BinaryOp::Pow => (l.powf(r), true),
+        BinaryOp::Atan2 => (l.atan2(r), true),
+        BinaryOp::Eq => (l, l == r),
+        BinaryOp::Ne => (l, l != r),
+        BinaryOp::Gt => (l, l > r),
+        BinaryOp::Lt => (l, l < r),
+        BinaryOp::Ge => (l, l >= r),
+        BinaryOp::Le => (l, l <= r),
+        // Set operators never reach element-wise evaluation.
+        BinaryOp::And | BinaryOp::Or | BinaryOp::Unless => (l, true),
+    }
+}
+
+/// Arithmetic drops the metric name; comparisons, set operators and (as in
+/// Prometheus 2.x) `atan2` keep it.
+fn drops_name(op: BinaryOp) -> bool {
+    matches!(
+        op,
+        BinaryOp::Add
+            | BinaryOp::Sub
+            | BinaryOp::Mul
+            | BinaryOp::Div
+            | BinaryOp::Mod
+            | BinaryOp::Pow
+    )
+}
+
+/// `vector op scalar`, or `scalar op vector` when `swapped`.
+fn vector_scalar(
+    op: BinaryOp,
+    vector: Vector,
+    scalar: f64,
+    swapped: bool,
+    return_bool: bool,
+    t: i64,
+) -> Vector {
+    let mut out = Vec::with_capacity(vector.len());
+    for s in vector {
+        let (l, r) = if swapped {
+            (scalar, s.v)
+        } else {
+            (s.v, scalar)
+        };
+        let (mut value, mut keep) = apply(op, l, r);
+        // A filtering comparison keeps the vector's value, whichever side.
+        if op.is_comparison() && swapped {
+            value = r;
+        }
+        if return_bool {
+            value = f64::from(u8::from(keep));
+            keep = true;
+        }
+        if keep {
+            let labels = if drops_name(op) || return_bool {
+                drop_metric_name(s.labels)
+            } else {
+                s.labels
+            };
+            out.push(InstantSample {
+                labels,
+                t,
+                v: value,
+            });
+        }
+    }
+    out
+}
+
+/// The identity a sample is matched on.
+fn signature(labels: &Labels, m: &VectorMatching) -> Vec<u8> {
+    let mut key = Vec::new();
+    for l in labels.iter() {
+        let listed = m.labels.contains(&l.name);
+        let included = if m.on {
+            listed
+        } else {
+            !listed && l.name != METRIC_NAME
+        };
+        if included {
+            key.extend_from_slice(l.name.as_bytes());
+            key.push(0xff);
+            key.extend_from_slice(l.value.as_bytes());
+            key.push(0xff);
+        }
+    }
+    key
+}
+
+fn and(lhs: Vector, rhs: Vector, m: &VectorMatching) -> Vector {
+    let right: HashSet<Vec<u8>> = rhs.iter().map(|s| signature(&s.labels, m)).collect();
+    lhs.into_iter()
+        .filter(|s| right.contains(&signature(&s.labels, m)))
+        .collect()
+}
+
+fn or(lhs: Vector, rhs: Vector, m: &VectorMatching) -> Vector {
+    let left: HashSet<Vec<u8>> = lhs.iter().map(|s| signature(&s.labels, m)).collect();
+    let mut out = lhs;
+    out.extend(
+        rhs.into_iter()
+            .filter(|s| !left.contains(&signature(&s.labels, m))),
+    );
+    out
+}
+
+fn unless(lhs: Vector, rhs: Vector, m: &VectorMatching) -> Vector {
+    let right: HashSet<Vec<u8>> = rhs.iter().map(|s| signature(&s.labels, m)).collect();
+    lhs.into_iter()
+        .filter(|s| !right.contains(&signature(&s.labels, m)))
+        .collect()
+}
+
+fn vector_vector(
+    op: BinaryOp,
+    lhs: Vector,
+    rhs: Vector,
+    m: &VectorMatching,
+    return_bool: bool,
+    t: i64,
+) -> Result<Vector> {
+    let swapped = m.cardinality == Cardinality::OneToMany;
+    // `many` is matched against the unique `one` side.
+    let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
+    let mut one_by_sig: HashMap<Vec<u8>, &InstantSample> = HashMap::with_capacity(one.len());
+    for s in &one {
+        if let Some(dup) = one_by_sig.insert(signature(&s.labels, m), s) {
+            let side = if swapped { "left" } else { "right" };
+            return Err(QueryError::execution(format!(
+                "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                matched_labels(&s.labels, m),
+                s.labels,
+                dup.labels
+            )));
+        }
+    }
+    let mut matched: HashMap<Vec<u8>, HashSet<Labels>> = HashMap::new();
+    let mut out = Vec::new();
+    for s in &many {
+        let sig = signature(&s.labels, m);
+        let Some(o) = one_by_sig.get(&sig) else {
+            continue;
+        };
+        let (l, r) = if swapped { (o.v, s.v) } else { (s.v, o.v) };
+        let (mut value, mut keep) = apply(op, l, r);
+        if return_bool {
+            value = f64::from(u8::from(keep));
+            keep = true;
+        }
+        if !keep {
+            continue;
+        }
+        let mut labels = result_labels(&s.labels, &o.labels, op, m);
+        if return_bool {
+            labels = drop_metric_name(labels);
+        }
+        let seen = matched.entry(sig).or_default();
+        if m.cardinality == Cardinality::OneToOne {
+            if !seen.is_empty() {
+                return Err(QueryError::execution(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                ));
+            }
+            seen.insert(Labels::default());
+        } else if !seen.insert(labels.clone()) {
+            return Err(QueryError::execution(
+                "multiple matches for labels: grouping labels must ensure unique matches",
+            ));
+        }
+        out.push(InstantSample {
+            labels,
+            t,
+            v: value,
+        });
+    }
+    Ok(out)
+}
+
+/// Labels of a matched result: the "many" side's, minus the metric name for
+/// arithmetic, narrowed to the matching labels for one-to-one, plus the
+/// `group_x(…)` labels taken from the "one" side.
+fn result_labels(many: &Labels, one: &Labels, op: BinaryOp, m: &VectorMatching) -> Labels {
+    let mut labels: Vec<Label> = many.iter().cloned().collect();
+    if drops_name(op) {
+        labels.retain(|l| l.name != METRIC_NAME);
+    }
+    if m.cardinality == Cardinality::OneToOne {
+        labels.retain(|l| m.labels.contains(&l.name) == m.on);
+    }
+    for name in &m.include {
+        labels.retain(|l| l.name != *name);
+        if let Some(v) = one.get(name) {
+            labels.push(Label {
+                name: name.clone(),
+                value: v.to_string(),
+            });
+        }
+    }
+    labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    Labels::from_sorted(labels)
+}
+
+fn matched_labels(labels: &Labels, m: &VectorMatching) -> Labels {
+    Labels::from_sorted(
+        labels
+            .iter()
+            .filter(|l| {
+                let listed = m.labels.contains(&l.name);
+                if m.on {
+                    listed
+                } else {
+                    !listed && l.name != METRIC_NAME
+                }
+            })
+            .cloned()
+            .collect(),
+    )
+}

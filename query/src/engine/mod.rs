@@ -1,0 +1,444 @@
+//! The PromQL evaluator.
+//!
+//! A query is evaluated in two passes. First every selector in the tree is
+//! resolved once: the time window it can be asked about (from the query's
+//! range, `offset`, `@`, ranges and enclosing subqueries) is computed and its
+//! series are loaded from the [`Querier`] for that window, counting samples
+//! against the limit. Then the tree is evaluated at each step; selectors
+//! answer from the loaded points by binary search, so a range query reads
+//! storage once, not once per step.
+//!
+//! Semantics are Prometheus 2.x's: an instant selector takes the newest
+//! sample in `[t − lookback, t]` unless it is a staleness marker; a range
+//! selector takes the samples in `[t − range, t]`, markers dropped;
+//! subqueries step on absolute multiples of their step.
+
+mod aggregate;
+mod binary;
+pub mod error;
+pub mod functions;
+mod selector;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use sightline_model::{Label, Labels, METRIC_NAME};
+use sightline_tsdb::Querier;
+
+use crate::ast::{At, Expr, Subquery, ValueType};
+use crate::value::{InstantSample, Matrix, Point, RangeSeries, Value, Vector};
+pub use error::{QueryError, Result};
+use functions::{FnArg, FnContext};
+use selector::Loaded;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (Prometheus: 5m).
+    pub lookback_delta: Duration,
+    /// Most samples a query may hold in memory (Prometheus: 50M).
+    pub max_samples: usize,
+    /// Longest a query may run.
+    pub timeout: Duration,
+    /// Step of subqueries written without one (`x[1h:]`); Prometheus uses
+    /// the global evaluation interval, 1m by default.
+    pub default_subquery_step: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            lookback_delta: Duration::from_secs(300),
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Evaluates parsed PromQL over a store.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    options: EngineOptions,
+}
+
+impl Engine {
+    pub fn new(options: EngineOptions) -> Self {
+        Self { options }
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Evaluates `expr` at `t` (ms). Vector samples carry `t`.
+    pub fn instant(&self, querier: &dyn Querier, expr: &Expr, t: i64) -> Result<Value> {
+        let mut ev = Evaluator::new(querier, &self.options, t, t, 0)?;
+        ev.load(expr)?;
+        let value = ev.eval(expr, t)?;
+        Ok(match value {
+            Value::Vector(mut v) => {
+                for s in &mut v {
+                    s.t = t;
+                }
+                Value::Vector(v)
+            }
+            other => other,
+        })
+    }
+
+    /// Evaluates `expr` at every `step` from `start` to `end` (ms, both
+    /// inclusive). Scalars become one series with no labels.
+    pub fn range(
+        &self,
+        querier: &dyn Querier,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Matrix> {
+        match expr.value_type() {
+            ValueType::Scalar | ValueType::Vector => {}
+            other => {
+                return Err(QueryError::execution(format!(
+                    "invalid expression type \"{other}\" for range query, must be Scalar or instant Vector"
+                )))
+            }
+        }
+        if step <= 0 {
+            return Err(QueryError::execution(
+                "zero or negative query resolution step widths are not accepted",
+            ));
+        }
+        let mut ev = Evaluator::new(querier, &self.options, start, end, step)?;
+        ev.load(expr)?;
+        let mut series: HashMap<Labels, Vec<Point>> = HashMap::new();
+        let mut t = start;
+        while t <= end {
+            ev.check_deadline()?;
+            match ev.eval(expr, t)? {
+                Value::Scalar { v, .. } => series
+                    .entry(Labels::default())
+                    .or_default()
+                    .push(Point { t, v }),
+                Value::Vector(vector) => {
+                    for s in vector {
+                        series
+                            .entry(s.labels)
+                            .or_default()
+                            .push(Point { t, v: s.v });
+                    }
+                }
+                Value::Matrix(_) | Value::String { .. } => {
+                    return Err(QueryError::execution(
+                        "range query evaluated to a range vector or string",
+                    ))
+                }
+            }
+            ev.count_output(1)?;
+            t += step;
+        }
+        let mut out: Matrix = series
+            .into_iter()
+            .map(|(labels, points)| RangeSeries { labels, points })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+}
+
+/// State of one query's evaluation.
+pub(crate) struct Evaluator<'a> {
+    querier: &'a dyn Querier,
+    options: &'a EngineOptions,
+    /// Query start and end, for `@ start()` and `@ end()`.
+    start: i64,
+    end: i64,
+    deadline: Instant,
+    samples: usize,
+    /// Loaded series per selector node (keyed by the node's address, stable
+    /// for the query's lifetime).
+    loaded: HashMap<usize, Loaded>,
+}
+
+impl<'a> Evaluator<'a> {
+    fn new(
+        querier: &'a dyn Querier,
+        options: &'a EngineOptions,
+        start: i64,
+        end: i64,
+        _step: i64,
+    ) -> Result<Self> {
+        Ok(Self {
+            querier,
+            options,
+            start,
+            end,
+            deadline: Instant::now() + options.timeout,
+            samples: 0,
+            loaded: HashMap::new(),
+        })
+    }
+
+    fn check_deadline(&self) -> Result<()> {
+        if Instant::now() > self.deadline {
+            return Err(QueryError::Timeout("expression evaluation"));
+        }
+        Ok(())
+    }
+
+    fn count_samples(&mut self, n: usize) -> Result<()> {
+        self.samples += n;
+        if self.samples > self.options.max_samples {
+            return Err(QueryError::TooManySamples("query execution"));
+        }
+        Ok(())
+    }
+
+    fn count_output(&mut self, n: usize) -> Result<()> {
+        self.count_samples(n)
+    }
+
+    fn lookback_ms(&self) -> i64 {
+        self.options.lookback_delta.as_millis() as i64
+    }
+
+    /// The time an `@` modifier pins evaluation to.
+    fn at_time(&self, at: At) -> i64 {
+        match at {
+            At::Timestamp(t) => t,
+            At::Start => self.start,
+            At::End => self.end,
+        }
+    }
+
+    fn subquery_step(&self, sq: &Subquery) -> i64 {
+        sq.step_ms
+            .unwrap_or(self.options.default_subquery_step.as_millis() as i64)
+            .max(1)
+    }
+
+    /// Loads every selector of `expr` for the whole query.
+    fn load(&mut self, expr: &Expr) -> Result<()> {
+        self.load_within(expr, self.start, self.end)
+    }
+
+    /// Loads selectors of `expr` evaluated at times within `[min, max]`.
+    fn load_within(&mut self, expr: &Expr, min: i64, max: i64) -> Result<()> {
+        match expr {
+            Expr::Number(_) | Expr::String(_) => Ok(()),
+            Expr::VectorSelector(vs) => {
+                let (lo, hi) = self.shift(vs.at, vs.offset_ms, min, max);
+                self.load_selector(vs, lo - self.lookback_ms(), hi)
+            }
+            Expr::MatrixSelector(ms) => {
+                let vs = &ms.selector;
+                let (lo, hi) = self.shift(vs.at, vs.offset_ms, min, max);
+                self.load_selector(vs, lo - ms.range_ms, hi)
+            }
+            Expr::Subquery(sq) => {
+                let (lo, hi) = self.shift(sq.at, sq.offset_ms, min, max);
+                self.load_within(&sq.expr, lo - sq.range_ms, hi)
+            }
+            Expr::Paren(e) | Expr::Negate(e) => self.load_within(e, min, max),
+            Expr::Binary(b) => {
+                self.load_within(&b.lhs, min, max)?;
+                self.load_within(&b.rhs, min, max)
+            }
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    self.load_within(p, min, max)?;
+                }
+                self.load_within(&a.expr, min, max)
+            }
+            Expr::Call(c) => c
+                .args
+                .iter()
+                .try_for_each(|a| self.load_within(a, min, max)),
+        }
+    }
+
+    /// Applies `@` and `offset` to an evaluation window.
+    fn shift(&self, at: Option<At>, offset: i64, min: i64, max: i64) -> (i64, i64) {
+        match at {
+            Some(at) => {
+                let t = self.at_time(at);
+                (t - offset, t - offset)
+            }
+            None => (min - offset, max - offset),
+        }
+    }
+
+    /// Evaluates `expr` at time `t`.
+    fn eval(&mut self, expr: &Expr, t: i64) -> Result<Value> {
+        match expr {
+            Expr::Number(v) => Ok(Value::Scalar { t, v: *v }),
+            Expr::String(s) => Ok(Value::String { t, v: s.clone() }),
+            Expr::Paren(e) => self.eval(e, t),
+            Expr::VectorSelector(vs) => Ok(Value::Vector(self.select_instant(vs, t))),
+            Expr::MatrixSelector(ms) => {
+                let (series, _, _) = self.select_range(ms, t);
+                Ok(Value::Matrix(series))
+            }
+            Expr::Subquery(sq) => Ok(Value::Matrix(self.eval_subquery(sq, t)?.0)),
+            Expr::Negate(e) => match self.eval(e, t)? {
+                Value::Scalar { v, .. } => Ok(Value::Scalar { t, v: -v }),
+                Value::Vector(vector) => {
+                    let out: Vector = vector
+                        .into_iter()
+                        .map(|s| InstantSample {
+                            labels: drop_metric_name(s.labels),
+                            t,
+                            v: -s.v,
+                        })
+                        .collect();
+                    check_unique_labels(&out)?;
+                    Ok(Value::Vector(out))
+                }
+                _ => Err(QueryError::execution(
+                    "unary minus on a range vector or string",
+                )),
+            },
+            Expr::Binary(b) => binary::eval(self, b, t),
+            Expr::Aggregate(a) => aggregate::eval(self, a, t),
+            Expr::Call(call) => {
+                let mut args = Vec::with_capacity(call.args.len());
+                for arg in &call.args {
+                    args.push(self.eval_arg(arg, t)?);
+                }
+                let ctx = FnContext {
+                    t,
+                    arg_exprs: &call.args,
+                };
+                let value = functions::call(call.func, args, &ctx)?;
+                if let Value::Vector(v) = &value {
+                    check_unique_labels(v)?;
+                }
+                Ok(value)
+            }
+        }
+    }
+
+    /// Evaluates a function argument; range vectors carry their window.
+    fn eval_arg(&mut self, arg: &Expr, t: i64) -> Result<FnArg> {
+        let arg = strip_parens(arg);
+        Ok(match arg {
+            Expr::MatrixSelector(ms) => {
+                let (series, range_start_ms, range_end_ms) = self.select_range(ms, t);
+                FnArg::Matrix {
+                    series,
+                    range_start_ms,
+                    range_end_ms,
+                }
+            }
+            Expr::Subquery(sq) => {
+                let (series, range_start_ms, range_end_ms) = self.eval_subquery(sq, t)?;
+                FnArg::Matrix {
+                    series,
+                    range_start_ms,
+                    range_end_ms,
+                }
+            }
+            other => match self.eval(other, t)? {
+                Value::Scalar { v, .. } => FnArg::Scalar(v),
+                Value::String { v, .. } => FnArg::String(v),
+                Value::Vector(v) => FnArg::Vector(v),
+                Value::Matrix(series) => FnArg::Matrix {
+                    series,
+                    range_start_ms: t,
+                    range_end_ms: t,
+                },
+            },
+        })
+    }
+
+    /// Evaluates a subquery at `t`: the inner expression at every multiple
+    /// of the step in `[t − offset − range, t − offset]`.
+    fn eval_subquery(&mut self, sq: &Subquery, t: i64) -> Result<(Matrix, i64, i64)> {
+        let end = match sq.at {
+            Some(at) => self.at_time(at),
+            None => t,
+        } - sq.offset_ms;
+        let start = end - sq.range_ms;
+        let step = self.subquery_step(sq);
+        let mut ts = start.div_euclid(step) * step;
+        if ts < start {
+            ts += step;
+        }
+        let mut series: HashMap<Labels, Vec<Point>> = HashMap::new();
+        let mut order: Vec<Labels> = Vec::new();
+        while ts <= end {
+            self.check_deadline()?;
+            let points = match self.eval(&sq.expr, ts)? {
+                Value::Vector(v) => v,
+                Value::Scalar { v, .. } => vec![InstantSample {
+                    labels: Labels::default(),
+                    t: ts,
+                    v,
+                }],
+                _ => {
+                    return Err(QueryError::execution(
+                        "subquery over a range vector or string",
+                    ))
+                }
+            };
+            self.count_samples(points.len())?;
+            for s in points {
+                let entry = series.entry(s.labels.clone()).or_insert_with(|| {
+                    order.push(s.labels);
+                    Vec::new()
+                });
+                entry.push(Point { t: ts, v: s.v });
+            }
+            ts += step;
+        }
+        let matrix = order
+            .into_iter()
+            .filter_map(|labels| {
+                let points = series.remove(&labels)?;
+                Some(RangeSeries { labels, points })
+            })
+            .collect();
+        Ok((matrix, start, end))
+    }
+}
+
+pub(crate) fn strip_parens(mut e: &Expr) -> &Expr {
+    while let Expr::Paren(inner) = e {
+        e = inner;
+    }
+    e
+}
+
+/// Labels without `__name__`.
+pub(crate) fn drop_metric_name(labels: Labels) -> Labels {
+    if labels.get(METRIC_NAME).is_none() {
+        return labels;
+    }
+    let rest: Vec<Label> = labels
+        .into_vec()
+        .into_iter()
+        .filter(|l| l.name != METRIC_NAME)
+        .collect();
+    Labels::from_sorted(rest)
+}
+
+/// Prometheus refuses vectors where two samples share a label set (e.g.
+/// after a function dropped the metric name).
+pub(crate) fn check_unique_labels(v: &Vector) -> Result<()> {
+    if v.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    for s in v {
+        if !seen.insert(&s.labels) {
+            return Err(QueryError::execution(
+                "vector cannot contain metrics with the same labelset",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

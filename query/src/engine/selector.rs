@@ -1,0 +1,112 @@
+//! Selectors: load once per query, answer each step by binary search.
+
+use sightline_model::{is_stale_nan, Labels};
+use sightline_tsdb::TimeRange;
+
+use super::{Evaluator, QueryError, Result};
+use crate::ast::{MatrixSelector, VectorSelector};
+use crate::value::{InstantSample, Matrix, Point, RangeSeries, Vector};
+
+/// A selector's series over the window the query can ask about, staleness
+/// markers included (an instant selector must see them to stop).
+#[derive(Debug, Default)]
+pub(crate) struct Loaded {
+    min: i64,
+    max: i64,
+    series: Vec<(Labels, Vec<Point>)>,
+}
+
+fn key(vs: &VectorSelector) -> usize {
+    vs as *const VectorSelector as usize
+}
+
+impl Evaluator<'_> {
+    /// Loads `vs`'s series for `[min, max]` (widening an earlier load).
+    pub(super) fn load_selector(&mut self, vs: &VectorSelector, min: i64, max: i64) -> Result<()> {
+        let (min, max) = match self.loaded.get(&key(vs)) {
+            Some(l) if l.min <= min && l.max >= max => return Ok(()),
+            Some(l) => (l.min.min(min), l.max.max(max)),
+            None => (min, max),
+        };
+        self.check_deadline()?;
+        let set = self
+            .querier
+            .select(&vs.matchers, TimeRange::new(min, max))
+            .map_err(|e| QueryError::Storage(e.to_string()))?;
+        let mut series = Vec::new();
+        for s in set {
+            let s = s.map_err(|e| QueryError::Storage(e.to_string()))?;
+            let points: Vec<Point> = s
+                .samples
+                .map(|p| Point {
+                    t: p.timestamp_ms,
+                    v: p.value,
+                })
+                .collect();
+            self.count_samples(points.len())?;
+            if !points.is_empty() {
+                series.push((s.labels, points));
+            }
+        }
+        self.loaded.insert(key(vs), Loaded { min, max, series });
+        Ok(())
+    }
+
+    fn loaded(&self, vs: &VectorSelector) -> &[(Labels, Vec<Point>)] {
+        self.loaded
+            .get(&key(vs))
+            .map_or(&[], |l| l.series.as_slice())
+    }
+
+    /// The reference time of a selector evaluated at `t`.
+    fn reference(&self, vs: &VectorSelector, t: i64) -> i64 {
+        vs.at.map_or(t, |at| self.at_time(at)) - vs.offset_ms
+    }
+
+    /// Newest sample at or before the reference time, within the lookback
+    /// window, unless it is a staleness marker.
+    pub(super) fn select_instant(&self, vs: &VectorSelector, t: i64) -> Vector {
+        let reference = self.reference(vs, t);
+        let oldest = reference - self.lookback_ms();
+        let mut out = Vec::new();
+        for (labels, points) in self.loaded(vs) {
+            let idx = points.partition_point(|p| p.t <= reference);
+            let Some(p) = idx.checked_sub(1).and_then(|i| points.get(i)) else {
+                continue;
+            };
+            if p.t < oldest || is_stale_nan(p.v) {
+                continue;
+            }
+            out.push(InstantSample {
+                labels: labels.clone(),
+                t: p.t,
+                v: p.v,
+            });
+        }
+        out
+    }
+
+    /// Samples in `[reference − range, reference]`, markers dropped; returns
+    /// the window too.
+    pub(super) fn select_range(&self, ms: &MatrixSelector, t: i64) -> (Matrix, i64, i64) {
+        let end = self.reference(&ms.selector, t);
+        let start = end - ms.range_ms;
+        let mut out = Vec::new();
+        for (labels, points) in self.loaded(&ms.selector) {
+            let from = points.partition_point(|p| p.t < start);
+            let to = points.partition_point(|p| p.t <= end);
+            let window: Vec<Point> = points[from..to.max(from)]
+                .iter()
+                .filter(|p| !is_stale_nan(p.v))
+                .copied()
+                .collect();
+            if !window.is_empty() {
+                out.push(RangeSeries {
+                    labels: labels.clone(),
+                    points: window,
+                });
+            }
+        }
+        (out, start, end)
+    }
+}
