@@ -1,6 +1,7 @@
 //! Label sets: sorted, validated, compared by content.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The reserved label that carries a series' metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -71,35 +72,52 @@ pub enum LabelError {
 /// A label set. After [`Labels::validated`] it is sorted by name, holds no
 /// empty values (an empty value means "label absent", as in Prometheus) and
 /// respects the limits.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Vec<Label>);
+///
+/// The pairs live in a shared, immutable slice: cloning a label set (which
+/// query evaluation does at every step for every series) is a reference
+/// count, not a copy of every string.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Labels(Arc<[Label]>);
+
+impl Default for Labels {
+    fn default() -> Self {
+        Self(Arc::from(Vec::new()))
+    }
+}
 
 impl Labels {
     /// Labels as given, not yet validated nor sorted.
     pub fn from_pairs<N: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (N, V)>,
     ) -> Self {
-        Self(
-            pairs
-                .into_iter()
-                .map(|(n, v)| Label {
-                    name: n.into(),
-                    value: v.into(),
-                })
-                .collect(),
-        )
+        let pairs: Vec<Label> = pairs
+            .into_iter()
+            .map(|(n, v)| Label {
+                name: n.into(),
+                value: v.into(),
+            })
+            .collect();
+        Self(pairs.into())
     }
 
     /// Wraps labels already known to be sorted and valid (e.g. read back from
     /// our own storage).
     pub fn from_sorted(labels: Vec<Label>) -> Self {
         debug_assert!(labels.windows(2).all(|w| w[0].name < w[1].name));
-        Self(labels)
+        Self(labels.into())
     }
 
     /// Sorts, drops empty values and checks names, lengths and counts.
     pub fn validated(mut self, limits: &LabelLimits) -> Result<Self, LabelError> {
-        self.0.retain(|l| !l.value.is_empty());
+        if self.0.iter().any(|l| l.value.is_empty()) {
+            let kept: Vec<Label> = self
+                .0
+                .iter()
+                .filter(|l| !l.value.is_empty())
+                .cloned()
+                .collect();
+            self.0 = kept.into();
+        }
         if self.0.is_empty() {
             return Err(LabelError::Empty);
         }
@@ -110,7 +128,14 @@ impl Labels {
                 series: self.short_description(),
             });
         }
-        self.0.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        match Arc::get_mut(&mut self.0) {
+            Some(pairs) => pairs.sort_unstable_by(|a, b| a.name.cmp(&b.name)),
+            None => {
+                let mut pairs = self.0.to_vec();
+                pairs.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+                self.0 = pairs.into();
+            }
+        }
         for (i, l) in self.0.iter().enumerate() {
             if l.name.len() > limits.max_name_bytes {
                 return Err(LabelError::NameTooLong {
@@ -169,8 +194,17 @@ impl Labels {
         self.0.is_empty()
     }
 
+    /// Identifies the shared storage of this label set: clones share it,
+    /// equal sets built separately do not. Lets callers memoize work per
+    /// label set by identity (while holding a clone, so the identity cannot
+    /// be reused).
+    pub fn storage_id(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const () as usize
+    }
+
+    /// The pairs as an owned vector (a copy when the set is shared).
     pub fn into_vec(self) -> Vec<Label> {
-        self.0
+        self.0.to_vec()
     }
 
     /// The metric name and a few labels, cut short, for error messages.

@@ -1,6 +1,6 @@
 //! Aggregation operators over an instant vector, with `by`/`without`.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use sightline_model::{is_valid_label_name, Label, Labels, METRIC_NAME};
 
@@ -21,13 +21,13 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
     let out = match a.op {
         AggregateOp::Topk | AggregateOp::Bottomk => {
             let k = scalar_param(param.as_ref())?;
-            top_k(input, &a.grouping, k, a.op == AggregateOp::Topk)?
+            top_k(&ev.memo, input, &a.grouping, k, a.op == AggregateOp::Topk)?
         }
         AggregateOp::Quantile => {
             let q = scalar_param(param.as_ref())?;
             let mut groups = Groups::default();
             for s in input {
-                groups.add(&s.labels, &a.grouping, s.v);
+                groups.add(group_of(&ev.memo, &s.labels, &a.grouping), s.v);
             }
             groups.finish(t, |values| quantile(q, values))
         }
@@ -49,14 +49,15 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
             let mut groups = Groups::default();
             for s in input {
                 let labels = with_label(&s.labels, &label, format_value(s.v));
-                groups.add(&labels, &grouping, s.v);
+                // Fresh label sets every step: nothing to memoize.
+                groups.add(ev.memo.intern(group_labels(&labels, &grouping)), s.v);
             }
             groups.finish(t, |values| values.len() as f64)
         }
         op => {
             let mut groups = Groups::default();
             for s in input {
-                groups.add(&s.labels, &a.grouping, s.v);
+                groups.add(group_of(&ev.memo, &s.labels, &a.grouping), s.v);
             }
             groups.finish(t, |values| simple(op, values))
         }
@@ -76,18 +77,19 @@ fn scalar_param(p: Option<&Value>) -> Result<f64> {
 /// Samples grouped by their grouping labels, in order of first appearance.
 #[derive(Default)]
 struct Groups {
-    index: HashMap<Labels, usize>,
+    /// Group keys are interned, so identity is content.
+    index: HashMap<usize, usize>,
     groups: Vec<(Labels, Vec<f64>)>,
 }
 
 impl Groups {
-    fn add(&mut self, labels: &Labels, grouping: &Grouping, v: f64) {
-        let key = group_labels(labels, grouping);
-        let i = match self.index.get(&key) {
+    fn add(&mut self, key: Labels, v: f64) {
+        let id = key.storage_id();
+        let i = match self.index.get(&id) {
             Some(&i) => i,
             None => {
-                self.groups.push((key.clone(), Vec::new()));
-                self.index.insert(key, self.groups.len() - 1);
+                self.groups.push((key, Vec::new()));
+                self.index.insert(id, self.groups.len() - 1);
                 self.groups.len() - 1
             }
         };
@@ -104,6 +106,14 @@ impl Groups {
             })
             .collect()
     }
+}
+
+/// The group of a sample, memoized per aggregation node and input series.
+fn group_of(memo: &super::LabelMemo, labels: &Labels, grouping: &Grouping) -> Labels {
+    // The grouping lives in the query's syntax tree: its address names this
+    // aggregation for the whole query.
+    let site = grouping as *const Grouping as usize;
+    memo.derived(site, labels, |l| group_labels(l, grouping))
 }
 
 /// The labels a sample contributes to its group's identity (and output).
@@ -219,7 +229,13 @@ pub(crate) fn quantile(q: f64, values: &[f64]) -> f64 {
 /// Selection follows Prometheus's binary heap step by step (first `k`
 /// samples pushed, then a sample replaces the heap's root only if strictly
 /// better), so that ties are broken exactly as Prometheus breaks them.
-fn top_k(input: Vector, grouping: &Grouping, k: f64, largest: bool) -> Result<Vector> {
+fn top_k(
+    memo: &super::LabelMemo,
+    input: Vector,
+    grouping: &Grouping,
+    k: f64,
+    largest: bool,
+) -> Result<Vector> {
     if k.is_nan() || !(-9.223_372_036_854_775e18..=9.223_372_036_854_775e18).contains(&k) {
         return Err(QueryError::execution(format!(
             "Scalar value {k} overflows int64"
@@ -232,11 +248,11 @@ fn top_k(input: Vector, grouping: &Grouping, k: f64, largest: bool) -> Result<Ve
     let k = usize::try_from(k).unwrap_or(usize::MAX);
     // The heap's "less": the root is the worst kept sample.
     let worse = |a: f64, b: f64| a.is_nan() || if largest { a < b } else { a > b };
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<usize, usize> = HashMap::default();
     let mut heaps: Vec<Vec<InstantSample>> = Vec::new();
     for s in input {
-        let key = group_labels(&s.labels, grouping);
-        let i = *index.entry(key).or_insert_with(|| {
+        let key = group_of(memo, &s.labels, grouping);
+        let i = *index.entry(key.storage_id()).or_insert_with(|| {
             heaps.push(Vec::new());
             heaps.len() - 1
         });

@@ -1,17 +1,18 @@
 //! Binary operators: arithmetic, comparisons, set operators, and vector
 //! matching (`on`, `ignoring`, `group_left`, `group_right`).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use sightline_model::{Label, Labels, METRIC_NAME};
 
-use super::{check_unique_labels, drop_metric_name, Evaluator, QueryError, Result};
+use super::{check_unique_labels, Evaluator, QueryError, Result};
 use crate::ast::{BinaryExpr, BinaryOp, Cardinality, VectorMatching};
 use crate::value::{InstantSample, Value, Vector};
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Value> {
     let lhs = ev.eval(&b.lhs, t)?;
     let rhs = ev.eval(&b.rhs, t)?;
+    let memo = &ev.memo;
     let out = match (lhs, rhs) {
         (Value::Scalar { v: l, .. }, Value::Scalar { v: r, .. }) => {
             let (value, keep) = apply(b.op, l, r);
@@ -23,10 +24,10 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Val
             return Ok(Value::Scalar { t, v });
         }
         (Value::Vector(l), Value::Scalar { v: r, .. }) => {
-            vector_scalar(b.op, l, r, false, b.return_bool, t)
+            vector_scalar(memo, b.op, l, r, false, b.return_bool, t)
         }
         (Value::Scalar { v: l, .. }, Value::Vector(r)) => {
-            vector_scalar(b.op, r, l, true, b.return_bool, t)
+            vector_scalar(memo, b.op, r, l, true, b.return_bool, t)
         }
         (Value::Vector(l), Value::Vector(r)) => {
             let default = VectorMatching {
@@ -40,11 +41,17 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Val
                 include: Vec::new(),
             };
             let matching = b.matching.as_ref().unwrap_or(&default);
+            let sig = Signer {
+                memo,
+                // The node's address names it for the whole query.
+                site: b as *const BinaryExpr as usize,
+                m: matching,
+            };
             match b.op {
-                BinaryOp::And => and(l, r, matching),
-                BinaryOp::Or => or(l, r, matching),
-                BinaryOp::Unless => unless(l, r, matching),
-                _ => vector_vector(b.op, l, r, matching, b.return_bool, t)?,
+                BinaryOp::And => and(&sig, l, r),
+                BinaryOp::Or => or(&sig, l, r),
+                BinaryOp::Unless => unless(&sig, l, r),
+                _ => vector_vector(&sig, b.op, l, r, b.return_bool, t)?,
             }
         }
         _ => {
@@ -97,6 +104,7 @@ fn drops_name(op: BinaryOp) -> bool {
 
 /// `vector op scalar`, or `scalar op vector` when `swapped`.
 fn vector_scalar(
+    memo: &super::LabelMemo,
     op: BinaryOp,
     vector: Vector,
     scalar: f64,
@@ -122,7 +130,7 @@ fn vector_scalar(
         }
         if keep {
             let labels = if drops_name(op) || return_bool {
-                drop_metric_name(s.labels)
+                memo.without_name(&s.labels)
             } else {
                 s.labels
             };
@@ -136,78 +144,80 @@ fn vector_scalar(
     out
 }
 
-/// The identity a sample is matched on.
-fn signature(labels: &Labels, m: &VectorMatching) -> Vec<u8> {
-    let mut key = Vec::new();
-    for l in labels.iter() {
-        let listed = m.labels.contains(&l.name);
-        let included = if m.on {
-            listed
-        } else {
-            !listed && l.name != METRIC_NAME
-        };
-        if included {
-            key.extend_from_slice(l.name.as_bytes());
-            key.push(0xff);
-            key.extend_from_slice(l.value.as_bytes());
-            key.push(0xff);
-        }
-    }
-    key
+/// Computes match signatures (the labels a sample is matched on), interned
+/// and memoized per series, so that comparing two signatures is comparing
+/// two storage identities.
+struct Signer<'a> {
+    memo: &'a super::LabelMemo,
+    site: usize,
+    m: &'a VectorMatching,
 }
 
-fn and(lhs: Vector, rhs: Vector, m: &VectorMatching) -> Vector {
-    let right: HashSet<Vec<u8>> = rhs.iter().map(|s| signature(&s.labels, m)).collect();
+impl Signer<'_> {
+    fn signature(&self, labels: &Labels) -> Labels {
+        self.memo
+            .derived(self.site, labels, |l| matched_labels(l, self.m))
+    }
+
+    fn id(&self, labels: &Labels) -> usize {
+        self.signature(labels).storage_id()
+    }
+}
+
+fn and(sig: &Signer<'_>, lhs: Vector, rhs: Vector) -> Vector {
+    let right: HashSet<usize> = rhs.iter().map(|s| sig.id(&s.labels)).collect();
     lhs.into_iter()
-        .filter(|s| right.contains(&signature(&s.labels, m)))
+        .filter(|s| right.contains(&sig.id(&s.labels)))
         .collect()
 }
 
-fn or(lhs: Vector, rhs: Vector, m: &VectorMatching) -> Vector {
-    let left: HashSet<Vec<u8>> = lhs.iter().map(|s| signature(&s.labels, m)).collect();
+fn or(sig: &Signer<'_>, lhs: Vector, rhs: Vector) -> Vector {
+    let left: HashSet<usize> = lhs.iter().map(|s| sig.id(&s.labels)).collect();
     let mut out = lhs;
     out.extend(
         rhs.into_iter()
-            .filter(|s| !left.contains(&signature(&s.labels, m))),
+            .filter(|s| !left.contains(&sig.id(&s.labels))),
     );
     out
 }
 
-fn unless(lhs: Vector, rhs: Vector, m: &VectorMatching) -> Vector {
-    let right: HashSet<Vec<u8>> = rhs.iter().map(|s| signature(&s.labels, m)).collect();
+fn unless(sig: &Signer<'_>, lhs: Vector, rhs: Vector) -> Vector {
+    let right: HashSet<usize> = rhs.iter().map(|s| sig.id(&s.labels)).collect();
     lhs.into_iter()
-        .filter(|s| !right.contains(&signature(&s.labels, m)))
+        .filter(|s| !right.contains(&sig.id(&s.labels)))
         .collect()
 }
 
 fn vector_vector(
+    sig: &Signer<'_>,
     op: BinaryOp,
     lhs: Vector,
     rhs: Vector,
-    m: &VectorMatching,
     return_bool: bool,
     t: i64,
 ) -> Result<Vector> {
+    let m = sig.m;
     let swapped = m.cardinality == Cardinality::OneToMany;
     // `many` is matched against the unique `one` side.
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
-    let mut one_by_sig: HashMap<Vec<u8>, &InstantSample> = HashMap::with_capacity(one.len());
+    let mut one_by_sig: HashMap<usize, &InstantSample> =
+        HashMap::with_capacity_and_hasher(one.len(), Default::default());
     for s in &one {
-        if let Some(dup) = one_by_sig.insert(signature(&s.labels, m), s) {
+        let key = sig.signature(&s.labels);
+        if let Some(dup) = one_by_sig.insert(key.storage_id(), s) {
             let side = if swapped { "left" } else { "right" };
             return Err(QueryError::execution(format!(
-                "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                matched_labels(&s.labels, m),
+                "found duplicate series for the match group {key} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
                 s.labels,
                 dup.labels
             )));
         }
     }
-    let mut matched: HashMap<Vec<u8>, HashSet<Labels>> = HashMap::new();
+    let mut matched: HashMap<usize, HashSet<usize>> = HashMap::default();
     let mut out = Vec::new();
     for s in &many {
-        let sig = signature(&s.labels, m);
-        let Some(o) = one_by_sig.get(&sig) else {
+        let key = sig.id(&s.labels);
+        let Some(o) = one_by_sig.get(&key) else {
             continue;
         };
         let (l, r) = if swapped { (o.v, s.v) } else { (s.v, o.v) };
@@ -219,19 +229,23 @@ fn vector_vector(
         if !keep {
             continue;
         }
-        let mut labels = result_labels(&s.labels, &o.labels, op, m);
+        let mut labels = sig
+            .memo
+            .derived2(sig.site + 1, &s.labels, &o.labels, |many, one| {
+                result_labels(many, one, op, m)
+            });
         if return_bool {
-            labels = drop_metric_name(labels);
+            labels = sig.memo.intern(sig.memo.without_name(&labels));
         }
-        let seen = matched.entry(sig).or_default();
+        let seen = matched.entry(key).or_default();
         if m.cardinality == Cardinality::OneToOne {
             if !seen.is_empty() {
                 return Err(QueryError::execution(
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
                 ));
             }
-            seen.insert(Labels::default());
-        } else if !seen.insert(labels.clone()) {
+            seen.insert(0);
+        } else if !seen.insert(labels.storage_id()) {
             return Err(QueryError::execution(
                 "multiple matches for labels: grouping labels must ensure unique matches",
             ));

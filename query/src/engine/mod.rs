@@ -19,7 +19,8 @@ pub mod error;
 pub mod functions;
 mod selector;
 
-use std::collections::HashMap;
+use foldhash::HashMap;
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use sightline_model::{Label, Labels, METRIC_NAME};
@@ -112,20 +113,25 @@ impl Engine {
         }
         let mut ev = Evaluator::new(querier, &self.options, start, end, step)?;
         ev.load(expr)?;
-        let mut series: HashMap<Labels, Vec<Point>> = HashMap::new();
+        // Keyed by label-set identity (stable across steps for most series),
+        // merged by content at the end.
+        let mut by_id: HashMap<usize, (Labels, Vec<Point>)> = HashMap::default();
+        let scalar_labels = Labels::default();
         let mut t = start;
         while t <= end {
             ev.check_deadline()?;
             match ev.eval(expr, t)? {
-                Value::Scalar { v, .. } => series
-                    .entry(Labels::default())
-                    .or_default()
+                Value::Scalar { v, .. } => by_id
+                    .entry(scalar_labels.storage_id())
+                    .or_insert_with(|| (scalar_labels.clone(), Vec::new()))
+                    .1
                     .push(Point { t, v }),
                 Value::Vector(vector) => {
                     for s in vector {
-                        series
-                            .entry(s.labels)
-                            .or_default()
+                        by_id
+                            .entry(s.labels.storage_id())
+                            .or_insert_with(|| (s.labels, Vec::new()))
+                            .1
                             .push(Point { t, v: s.v });
                     }
                 }
@@ -138,12 +144,99 @@ impl Engine {
             ev.count_output(1)?;
             t += step;
         }
+        let mut series: HashMap<Labels, Vec<Point>> = HashMap::default();
+        for (labels, points) in by_id.into_values() {
+            series.entry(labels).or_default().extend(points);
+        }
         let mut out: Matrix = series
             .into_iter()
-            .map(|(labels, points)| RangeSeries { labels, points })
+            .map(|(labels, mut points)| {
+                points.sort_by_key(|p| p.t);
+                RangeSeries { labels, points }
+            })
             .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
+    }
+}
+
+/// Label sets derived during one query, memoized by the identity of the
+/// input set: series keep their label set from step to step, so dropping
+/// the metric name or computing an aggregation group happens once per
+/// series instead of once per step, and the derived sets keep a stable
+/// identity too.
+#[derive(Debug, Default)]
+pub struct LabelMemo {
+    without_name: RefCell<HashMap<usize, (Labels, Labels)>>,
+    groups: RefCell<HashMap<(usize, usize), (Labels, Labels)>>,
+    pairs: RefCell<HashMap<(usize, usize, usize), (Labels, Labels, Labels)>>,
+    interned: RefCell<foldhash::HashSet<Labels>>,
+}
+
+impl LabelMemo {
+    /// `labels` without `__name__`.
+    pub fn without_name(&self, labels: &Labels) -> Labels {
+        if labels.get(METRIC_NAME).is_none() {
+            return labels.clone();
+        }
+        let key = labels.storage_id();
+        if let Some((_, out)) = self.without_name.borrow().get(&key) {
+            return out.clone();
+        }
+        let out = drop_metric_name(labels.clone());
+        // The input clone keeps its storage alive, so the key stays unique.
+        self.without_name
+            .borrow_mut()
+            .insert(key, (labels.clone(), out.clone()));
+        out
+    }
+
+    /// `derive(labels)` memoized per (`site`, label set).
+    pub fn derived(
+        &self,
+        site: usize,
+        labels: &Labels,
+        derive: impl FnOnce(&Labels) -> Labels,
+    ) -> Labels {
+        let key = (site, labels.storage_id());
+        if let Some((_, out)) = self.groups.borrow().get(&key) {
+            return out.clone();
+        }
+        let out = self.intern(derive(labels));
+        self.groups
+            .borrow_mut()
+            .insert(key, (labels.clone(), out.clone()));
+        out
+    }
+
+    /// `derive(a, b)` memoized per (`site`, both label sets).
+    pub fn derived2(
+        &self,
+        site: usize,
+        a: &Labels,
+        b: &Labels,
+        derive: impl FnOnce(&Labels, &Labels) -> Labels,
+    ) -> Labels {
+        let key = (site, a.storage_id(), b.storage_id());
+        if let Some((_, _, out)) = self.pairs.borrow().get(&key) {
+            return out.clone();
+        }
+        let out = self.intern(derive(a, b));
+        self.pairs
+            .borrow_mut()
+            .insert(key, (a.clone(), b.clone(), out.clone()));
+        out
+    }
+
+    /// The canonical copy of `labels`: equal sets interned here share one
+    /// storage, so their [`Labels::storage_id`] is equal exactly when their
+    /// content is.
+    pub fn intern(&self, labels: Labels) -> Labels {
+        if let Some(c) = self.interned.borrow().get(&labels) {
+            return c.clone();
+        }
+        self.interned.borrow_mut().insert(labels.clone());
+        labels
     }
 }
 
@@ -159,6 +252,7 @@ pub(crate) struct Evaluator<'a> {
     /// Loaded series per selector node (keyed by the node's address, stable
     /// for the query's lifetime).
     loaded: HashMap<usize, Loaded>,
+    pub(crate) memo: LabelMemo,
 }
 
 impl<'a> Evaluator<'a> {
@@ -176,7 +270,8 @@ impl<'a> Evaluator<'a> {
             end,
             deadline: Instant::now() + options.timeout,
             samples: 0,
-            loaded: HashMap::new(),
+            loaded: HashMap::default(),
+            memo: LabelMemo::default(),
         })
     }
 
@@ -287,7 +382,7 @@ impl<'a> Evaluator<'a> {
                     let out: Vector = vector
                         .into_iter()
                         .map(|s| InstantSample {
-                            labels: drop_metric_name(s.labels),
+                            labels: self.memo.without_name(&s.labels),
                             t,
                             v: -s.v,
                         })
@@ -309,6 +404,7 @@ impl<'a> Evaluator<'a> {
                 let ctx = FnContext {
                     t,
                     arg_exprs: &call.args,
+                    names: &self.memo,
                 };
                 let value = functions::call(call.func, args, &ctx)?;
                 if let Value::Vector(v) = &value {
@@ -365,7 +461,7 @@ impl<'a> Evaluator<'a> {
         if ts < start {
             ts += step;
         }
-        let mut series: HashMap<Labels, Vec<Point>> = HashMap::new();
+        let mut series: HashMap<Labels, Vec<Point>> = HashMap::default();
         let mut order: Vec<Labels> = Vec::new();
         while ts <= end {
             self.check_deadline()?;
@@ -429,7 +525,7 @@ pub(crate) fn check_unique_labels(v: &Vector) -> Result<()> {
     if v.len() < 2 {
         return Ok(());
     }
-    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    let mut seen = foldhash::HashSet::with_capacity_and_hasher(v.len(), Default::default());
     for s in v {
         if !seen.insert(&s.labels) {
             return Err(QueryError::execution(

@@ -1,7 +1,7 @@
 //! `histogram_quantile` over classic histograms: series with an `le` label
 //! holding cumulative bucket counts.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use sightline_model::{Labels, METRIC_NAME};
 
@@ -16,7 +16,7 @@ const BUCKET_LABEL: &str = "le";
 /// a parseable `le` are ignored.
 pub(super) fn histogram_quantile(q: f64, vector: Vector, ctx: &FnContext<'_>) -> Vector {
     let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
     for s in vector {
         let Some(upper_bound) = s.labels.get(BUCKET_LABEL).and_then(parse_bound) else {
             continue;

@@ -32,7 +32,7 @@ mod testing;
 mod time;
 mod trend;
 
-use sightline_model::{Label, Labels, METRIC_NAME};
+use sightline_model::{Label, Labels};
 
 use crate::ast::Expr;
 use crate::engine::error::{QueryError, Result};
@@ -61,6 +61,8 @@ pub struct FnContext<'a> {
     /// The argument expressions as written (`absent` derives labels from
     /// its selector's equality matchers).
     pub arg_exprs: &'a [Expr],
+    /// Memoized label derivations of the running query.
+    pub names: &'a crate::engine::LabelMemo,
 }
 
 /// Calls `func` on evaluated arguments.
@@ -261,17 +263,6 @@ fn scalar(ctx: &FnContext<'_>, v: f64) -> Value {
     Value::Scalar { t: ctx.t, v }
 }
 
-/// `labels` without `__name__`.
-fn drop_metric_name(labels: &Labels) -> Labels {
-    Labels::from_sorted(
-        labels
-            .iter()
-            .filter(|l| l.name != METRIC_NAME)
-            .cloned()
-            .collect(),
-    )
-}
-
 /// `labels` with `name` set to `value`, or without `name` if `value` is
 /// empty (an empty value means "no such label").
 fn with_label(labels: Labels, name: &str, value: String) -> Labels {
@@ -298,7 +289,7 @@ fn map_values(vector: Vector, ctx: &FnContext<'_>, f: impl Fn(f64) -> f64) -> Ve
     vector
         .into_iter()
         .map(|s| InstantSample {
-            labels: drop_metric_name(&s.labels),
+            labels: ctx.names.without_name(&s.labels),
             t: ctx.t,
             v: f(s.v),
         })
@@ -318,7 +309,7 @@ fn map_series(
         .filter(|s| !s.points.is_empty())
         .filter_map(|s| {
             f(&s.points).map(|v| InstantSample {
-                labels: drop_metric_name(&s.labels),
+                labels: ctx.names.without_name(&s.labels),
                 t: ctx.t,
                 v,
             })

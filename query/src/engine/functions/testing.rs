@@ -24,7 +24,12 @@ pub fn sample(pairs: &[(&str, &str)], v: f64) -> InstantSample {
 }
 
 pub fn ctx(t: i64) -> FnContext<'static> {
-    FnContext { t, arg_exprs: &[] }
+    FnContext {
+        t,
+        arg_exprs: &[],
+        // A test's memo lives as long as the test process; leaking it is fine.
+        names: Box::leak(Box::default()),
+    }
 }
 
 /// A range argument over `(start_s, end_s]`, points given as (seconds, value).
@@ -69,6 +74,7 @@ pub fn call_with_exprs(name: &str, args: Vec<FnArg>, t_ms: i64, exprs: &[Expr]) 
         &FnContext {
             t: t_ms,
             arg_exprs: exprs,
+            names: &crate::engine::LabelMemo::default(),
         },
     )
 }

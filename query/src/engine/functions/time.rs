@@ -5,7 +5,7 @@
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use sightline_model::Labels;
 
-use super::{drop_metric_name, FnContext};
+use super::FnContext;
 use crate::value::{InstantSample, Vector};
 
 /// A calendar field of a UTC time, as a float.
@@ -40,7 +40,7 @@ pub(super) fn date(arg: Option<Vector>, ctx: &FnContext<'_>, part: DatePart) -> 
     vector
         .into_iter()
         .map(|s| InstantSample {
-            labels: drop_metric_name(&s.labels),
+            labels: ctx.names.without_name(&s.labels),
             t: ctx.t,
             // NaN and ±Inf name no time; neither do times chrono cannot
             // represent (beyond ±262,000 years).
@@ -76,7 +76,7 @@ pub(super) fn timestamp(vector: Vector, ctx: &FnContext<'_>) -> Vector {
     vector
         .into_iter()
         .map(|s| InstantSample {
-            labels: drop_metric_name(&s.labels),
+            labels: ctx.names.without_name(&s.labels),
             t: ctx.t,
             v: s.t as f64 / 1000.0,
         })
