@@ -160,6 +160,9 @@ impl Engine {
     }
 }
 
+/// Both inputs (kept alive so their identities stay unique) and the result.
+type PairEntry = (Labels, Labels, Labels);
+
 /// Label sets derived during one query, memoized by the identity of the
 /// input set: series keep their label set from step to step, so dropping
 /// the metric name or computing an aggregation group happens once per
@@ -169,7 +172,7 @@ impl Engine {
 pub struct LabelMemo {
     without_name: RefCell<HashMap<usize, (Labels, Labels)>>,
     groups: RefCell<HashMap<(usize, usize), (Labels, Labels)>>,
-    pairs: RefCell<HashMap<(usize, usize, usize), (Labels, Labels, Labels)>>,
+    pairs: RefCell<HashMap<(usize, usize, usize), PairEntry>>,
     interned: RefCell<foldhash::HashSet<Labels>>,
 }
 
