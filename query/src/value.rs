@@ -1,5 +1,8 @@
 //! Values PromQL evaluates to.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use sightline_model::Labels;
 
 /// One element of an instant vector.
@@ -19,11 +22,67 @@ pub struct Point {
     pub v: f64,
 }
 
+/// Points of a series, oldest first: a window into shared storage, so a
+/// range selector hands each step its window without copying it.
+#[derive(Clone)]
+pub struct Points {
+    data: Arc<[Point]>,
+    range: Range<usize>,
+}
+
+impl Points {
+    /// `data[range]`, sharing `data`. An out-of-bounds range is clamped.
+    pub fn window(data: &Arc<[Point]>, range: Range<usize>) -> Self {
+        let end = range.end.min(data.len());
+        let start = range.start.min(end);
+        Self {
+            data: Arc::clone(data),
+            range: start..end,
+        }
+    }
+}
+
+impl std::ops::Deref for Points {
+    type Target = [Point];
+
+    fn deref(&self) -> &[Point] {
+        &self.data[self.range.clone()]
+    }
+}
+
+impl From<Vec<Point>> for Points {
+    fn from(v: Vec<Point>) -> Self {
+        let range = 0..v.len();
+        Self {
+            data: v.into(),
+            range,
+        }
+    }
+}
+
+impl FromIterator<Point> for Points {
+    fn from_iter<I: IntoIterator<Item = Point>>(iter: I) -> Self {
+        iter.into_iter().collect::<Vec<_>>().into()
+    }
+}
+
+impl PartialEq for Points {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for Points {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// A series with its points over a range, oldest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RangeSeries {
     pub labels: Labels,
-    pub points: Vec<Point>,
+    pub points: Points,
 }
 
 pub type Vector = Vec<InstantSample>;

@@ -718,7 +718,7 @@ fn evaluate(engine: &Engine, store: &Store, query: &str, when: When) -> Result<O
             let mut out = Vec::new();
             for s in m {
                 let mut slots = vec![None; n];
-                for p in &s.points {
+                for p in s.points.iter() {
                     let off = p.t - start;
                     let k = usize::try_from(off / step)
                         .ok()

@@ -61,7 +61,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Val
         }
     };
     if !b.op.is_set() {
-        check_unique_labels(&out)?;
+        check_unique_labels(&out, true)?;
     }
     Ok(Value::Vector(out))
 }

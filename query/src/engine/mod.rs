@@ -152,7 +152,10 @@ impl Engine {
             .into_iter()
             .map(|(labels, mut points)| {
                 points.sort_by_key(|p| p.t);
-                RangeSeries { labels, points }
+                RangeSeries {
+                    labels,
+                    points: points.into(),
+                }
             })
             .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -177,16 +180,13 @@ pub struct LabelMemo {
 }
 
 impl LabelMemo {
-    /// `labels` without `__name__`.
+    /// `labels` without `__name__`, interned (see [`LabelMemo::intern`]).
     pub fn without_name(&self, labels: &Labels) -> Labels {
-        if labels.get(METRIC_NAME).is_none() {
-            return labels.clone();
-        }
         let key = labels.storage_id();
         if let Some((_, out)) = self.without_name.borrow().get(&key) {
             return out.clone();
         }
-        let out = drop_metric_name(labels.clone());
+        let out = self.intern(drop_metric_name(labels.clone()));
         // The input clone keeps its storage alive, so the key stays unique.
         self.without_name
             .borrow_mut()
@@ -390,7 +390,7 @@ impl<'a> Evaluator<'a> {
                             v: -s.v,
                         })
                         .collect();
-                    check_unique_labels(&out)?;
+                    check_unique_labels(&out, true)?;
                     Ok(Value::Vector(out))
                 }
                 _ => Err(QueryError::execution(
@@ -411,7 +411,7 @@ impl<'a> Evaluator<'a> {
                 };
                 let value = functions::call(call.func, args, &ctx)?;
                 if let Value::Vector(v) = &value {
-                    check_unique_labels(v)?;
+                    check_unique_labels(v, !builds_new_labels(call.func.name))?;
                 }
                 Ok(value)
             }
@@ -495,7 +495,10 @@ impl<'a> Evaluator<'a> {
             .into_iter()
             .filter_map(|labels| {
                 let points = series.remove(&labels)?;
-                Some(RangeSeries { labels, points })
+                Some(RangeSeries {
+                    labels,
+                    points: points.into(),
+                })
             })
             .collect();
         Ok((matrix, start, end))
@@ -524,19 +527,44 @@ pub(crate) fn drop_metric_name(labels: Labels) -> Labels {
 
 /// Prometheus refuses vectors where two samples share a label set (e.g.
 /// after a function dropped the metric name).
-pub(crate) fn check_unique_labels(v: &Vector) -> Result<()> {
+///
+/// Every vector the engine produces is either made of label sets that are
+/// unique by construction (selector results, inputs passed through) or of
+/// sets interned by the [`LabelMemo`], where equal content means equal
+/// storage; for those, comparing identities is exact and avoids hashing
+/// every label at every step. Vectors whose labels are built afresh (e.g.
+/// by `label_replace`) are checked by content.
+pub(crate) fn check_unique_labels(v: &Vector, by_identity: bool) -> Result<()> {
     if v.len() < 2 {
         return Ok(());
     }
-    let mut seen = foldhash::HashSet::with_capacity_and_hasher(v.len(), Default::default());
-    for s in v {
-        if !seen.insert(&s.labels) {
-            return Err(QueryError::execution(
-                "vector cannot contain metrics with the same labelset",
-            ));
-        }
+    let duplicate = if by_identity {
+        let mut seen = foldhash::HashSet::with_capacity_and_hasher(v.len(), Default::default());
+        !v.iter().all(|s| seen.insert(s.labels.storage_id()))
+    } else {
+        let mut seen = foldhash::HashSet::with_capacity_and_hasher(v.len(), Default::default());
+        !v.iter().all(|s| seen.insert(&s.labels))
+    };
+    if duplicate {
+        return Err(QueryError::execution(
+            "vector cannot contain metrics with the same labelset",
+        ));
     }
     Ok(())
+}
+
+/// Functions whose output label sets are built afresh rather than passed
+/// through or derived through the [`LabelMemo`].
+fn builds_new_labels(name: &str) -> bool {
+    matches!(
+        name,
+        "label_replace"
+            | "label_join"
+            | "histogram_quantile"
+            | "absent"
+            | "absent_over_time"
+            | "vector"
+    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@ use sightline_tsdb::TimeRange;
 
 use super::{Evaluator, QueryError, Result};
 use crate::ast::{MatrixSelector, VectorSelector};
-use crate::value::{InstantSample, Matrix, Point, RangeSeries, Vector};
+use std::sync::Arc;
+
+use crate::value::{InstantSample, Matrix, Point, Points, RangeSeries, Vector};
 
 /// A selector's series over the window the query can ask about, staleness
 /// markers included (an instant selector must see them to stop).
@@ -13,7 +15,7 @@ use crate::value::{InstantSample, Matrix, Point, RangeSeries, Vector};
 pub(crate) struct Loaded {
     min: i64,
     max: i64,
-    series: Vec<(Labels, Vec<Point>)>,
+    series: Vec<(Labels, Arc<[Point]>)>,
 }
 
 fn key(vs: &VectorSelector) -> usize {
@@ -45,14 +47,14 @@ impl Evaluator<'_> {
                 .collect();
             self.count_samples(points.len())?;
             if !points.is_empty() {
-                series.push((s.labels, points));
+                series.push((s.labels, points.into()));
             }
         }
         self.loaded.insert(key(vs), Loaded { min, max, series });
         Ok(())
     }
 
-    fn loaded(&self, vs: &VectorSelector) -> &[(Labels, Vec<Point>)] {
+    fn loaded(&self, vs: &VectorSelector) -> &[(Labels, Arc<[Point]>)] {
         self.loaded
             .get(&key(vs))
             .map_or(&[], |l| l.series.as_slice())
@@ -94,18 +96,30 @@ impl Evaluator<'_> {
         let mut out = Vec::new();
         for (labels, points) in self.loaded(&ms.selector) {
             let from = points.partition_point(|p| p.t < start);
-            let to = points.partition_point(|p| p.t <= end);
-            let window: Vec<Point> = points[from..to.max(from)]
-                .iter()
-                .filter(|p| !is_stale_nan(p.v))
-                .copied()
-                .collect();
-            if !window.is_empty() {
-                out.push(RangeSeries {
-                    labels: labels.clone(),
-                    points: window,
-                });
+            let to = points.partition_point(|p| p.t <= end).max(from);
+            let window = &points[from..to];
+            if window.is_empty() {
+                continue;
             }
+            // Staleness markers are rare: share the loaded points unless
+            // the window holds one.
+            let points = if window.iter().any(|p| is_stale_nan(p.v)) {
+                let kept: Points = window
+                    .iter()
+                    .filter(|p| !is_stale_nan(p.v))
+                    .copied()
+                    .collect();
+                if kept.is_empty() {
+                    continue;
+                }
+                kept
+            } else {
+                Points::window(points, from..to)
+            };
+            out.push(RangeSeries {
+                labels: labels.clone(),
+                points,
+            });
         }
         (out, start, end)
     }

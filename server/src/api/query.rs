@@ -220,7 +220,8 @@ mod tests {
                     t: 2000,
                     v: f64::NAN,
                 },
-            ],
+            ]
+            .into(),
         }]);
         assert!(
             render(&m).contains(r#""values":[[1,"0.1"],[2,"NaN"]]"#),
