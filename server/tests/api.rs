@@ -329,3 +329,76 @@ async fn health_and_self_metrics() {
     }
     assert!(m.contains("process_resident_memory_bytes "));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_limits_answer_in_prometheus_terms() {
+    let s = InProcess::start(|c| c.query.max_samples = 50).await;
+    let c = reqwest::Client::new();
+    let samples: Vec<(i64, f64)> = (0..100).map(|i| (T0 + i * 15_000, i as f64)).collect();
+    assert_eq!(
+        write(
+            &c,
+            &s.url,
+            &request(vec![series(&[("__name__", "m")], &samples)])
+        )
+        .await
+        .0,
+        204
+    );
+    let end = (T0 + 99 * 15_000) / 1000;
+
+    // Within the limit: 21 samples over 5 minutes.
+    let (status, body) = get_json(
+        &c,
+        &s.url,
+        &format!(
+            "/api/v1/query?query={}&time={end}",
+            enc("count_over_time(m[5m])")
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["result"][0]["value"][1], "21");
+    // Past it: Prometheus's execution error, 422.
+    let (status, body) = get_json(
+        &c,
+        &s.url,
+        &format!(
+            "/api/v1/query?query={}&time={end}",
+            enc("count_over_time(m[1h])")
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (422, Some("execution")),
+        "{body}"
+    );
+    assert_eq!(
+        body["error"],
+        "query processing would load too many samples into memory in query execution"
+    );
+    // A malformed timeout parameter is bad data.
+    let (status, body) = get_json(
+        &c,
+        &s.url,
+        &format!("/api/v1/query?query=m&time={end}&timeout=soon"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (400, Some("bad_data")),
+        "{body}"
+    );
+    // `@` and `offset` through the API.
+    let (_, body) = get_json(
+        &c,
+        &s.url,
+        &format!(
+            "/api/v1/query?query={}&time={end}",
+            enc(&format!("m @ {} offset 30s", (T0 + 15_000 * 10) / 1000))
+        ),
+    )
+    .await;
+    assert_eq!(body["data"]["result"][0]["value"][1], "8", "{body}");
+}
