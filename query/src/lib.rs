@@ -17,8 +17,10 @@ pub mod ast;
 pub mod engine;
 pub mod functions;
 mod parser;
+mod printer;
 pub mod value;
 
 pub use engine::{Engine, EngineOptions, QueryError};
 pub use parser::parse;
 pub use parser::{parse_series_selector, ParseError};
+pub use printer::prettify;

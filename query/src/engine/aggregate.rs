@@ -75,11 +75,14 @@ fn scalar_param(p: Option<&Value>) -> Result<f64> {
 }
 
 /// Samples grouped by their grouping labels, in order of first appearance.
+/// Values are kept in one flat list and bucketed once at the end, so a
+/// step costs two allocations however many groups there are.
 #[derive(Default)]
 struct Groups {
     /// Group keys are interned, so identity is content.
     index: HashMap<usize, usize>,
-    groups: Vec<(Labels, Vec<f64>)>,
+    keys: Vec<Labels>,
+    members: Vec<(usize, f64)>,
 }
 
 impl Groups {
@@ -88,21 +91,37 @@ impl Groups {
         let i = match self.index.get(&id) {
             Some(&i) => i,
             None => {
-                self.groups.push((key, Vec::new()));
-                self.index.insert(id, self.groups.len() - 1);
-                self.groups.len() - 1
+                self.keys.push(key);
+                self.index.insert(id, self.keys.len() - 1);
+                self.keys.len() - 1
             }
         };
-        self.groups[i].1.push(v);
+        self.members.push((i, v));
     }
 
     fn finish(self, t: i64, f: impl Fn(&[f64]) -> f64) -> Vector {
-        self.groups
+        // Counting sort by group, keeping each group's values in input
+        // order (float results depend on it).
+        let mut start = vec![0usize; self.keys.len() + 1];
+        for &(g, _) in &self.members {
+            start[g + 1] += 1;
+        }
+        for g in 0..self.keys.len() {
+            start[g + 1] += start[g];
+        }
+        let mut next = start.clone();
+        let mut flat = vec![0.0; self.members.len()];
+        for (g, v) in self.members {
+            flat[next[g]] = v;
+            next[g] += 1;
+        }
+        self.keys
             .into_iter()
-            .map(|(labels, values)| InstantSample {
+            .enumerate()
+            .map(|(g, labels)| InstantSample {
                 labels,
                 t,
-                v: f(&values),
+                v: f(&flat[start[g]..start[g + 1]]),
             })
             .collect()
     }

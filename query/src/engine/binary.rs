@@ -213,7 +213,9 @@ fn vector_vector(
             )));
         }
     }
-    let mut matched: HashMap<usize, HashSet<usize>> = HashMap::default();
+    // One-to-one: signatures already matched; otherwise (signature, result).
+    let mut matched_sigs: HashSet<usize> = HashSet::default();
+    let mut matched_results: HashSet<(usize, usize)> = HashSet::default();
     let mut out = Vec::new();
     for s in &many {
         let key = sig.id(&s.labels);
@@ -237,15 +239,13 @@ fn vector_vector(
         if return_bool {
             labels = sig.memo.intern(sig.memo.without_name(&labels));
         }
-        let seen = matched.entry(key).or_default();
         if m.cardinality == Cardinality::OneToOne {
-            if !seen.is_empty() {
+            if !matched_sigs.insert(key) {
                 return Err(QueryError::execution(
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
                 ));
             }
-            seen.insert(0);
-        } else if !seen.insert(labels.storage_id()) {
+        } else if !matched_results.insert((key, labels.storage_id())) {
             return Err(QueryError::execution(
                 "multiple matches for labels: grouping labels must ensure unique matches",
             ));

@@ -3,7 +3,7 @@
 //! | route | peer it imitates |
 //! |---|---|
 //! | `POST /api/v1/write` | Prometheus remote write 1.0 receiver |
-//! | `GET/POST /api/v1/query`, `/api/v1/query_range` | Prometheus HTTP API (PromQL) |
+//! | `GET/POST /api/v1/query`, `/api/v1/query_range`, `/api/v1/format_query` | Prometheus HTTP API (PromQL) |
 //! | `GET/POST /api/v1/series`, `/api/v1/labels`, `/api/v1/label/{name}/values` | Prometheus HTTP API |
 //! | `/api/v1/status/{buildinfo,runtimeinfo,tsdb}`, `/api/v1/metadata`, `/api/v1/query_exemplars` | Prometheus HTTP API |
 //! | `/-/healthy`, `/-/ready`, `/metrics` | Prometheus's own endpoints |
@@ -67,6 +67,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route(
+            "/api/v1/format_query",
+            get(query::format).post(query::format),
+        )
         .route(
             "/api/v1/query_exemplars",
             get(status::query_exemplars).post(status::query_exemplars),

@@ -1,5 +1,6 @@
 //! `/api/v1/query` and `/api/v1/query_range`: PromQL over the store, in the
-//! Prometheus API's JSON shapes.
+//! Prometheus API's JSON shapes; and `/api/v1/format_query`, which only
+//! parses and prints.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use sightline_query::ast::ValueType;
 use sightline_query::value::{format_value, Value};
 use sightline_query::{Engine, EngineOptions};
 
+use super::error::success;
 use super::params::{parse_time, Params};
 use super::{ApiError, AppState};
 
@@ -72,6 +74,13 @@ pub async fn range(State(state): State<AppState>, params: Params) -> Result<Resp
             .await
             .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))??;
     Ok(json(render(&Value::Matrix(matrix))))
+}
+
+/// `/api/v1/format_query`: the `query` parameter reformatted as Prometheus
+/// does (its `Prettify`), or the same 400 a query with a parse error gets.
+pub async fn format(params: Params) -> Result<Response, ApiError> {
+    let expr = parse_query(&params)?;
+    Ok(success(sightline_query::prettify(&expr)))
 }
 
 fn parse_query(params: &Params) -> Result<sightline_query::ast::Expr, ApiError> {

@@ -7,6 +7,7 @@
 //! are in milliseconds.
 
 mod invalid;
+mod printer_round_trip;
 mod props;
 mod valid;
 

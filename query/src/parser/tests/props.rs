@@ -15,7 +15,7 @@ const ALPHABET: &[char] = &[
 ];
 
 /// Words that steer the parser into its keyword and modifier paths.
-const WORDS: &[&str] = &[
+pub(super) const WORDS: &[&str] = &[
     "sum",
     "by",
     "without",
@@ -76,14 +76,14 @@ fn check(input: &str) -> Result<(), TestCaseError> {
 /// An edit: at a position (taken modulo the length), delete, insert or
 /// replace with a character or a word.
 #[derive(Debug, Clone)]
-enum Edit {
+pub(super) enum Edit {
     Delete(usize),
     Insert(usize, char),
     Replace(usize, char),
     InsertWord(usize, usize),
 }
 
-fn edit() -> impl Strategy<Value = Edit> {
+pub(super) fn edit() -> impl Strategy<Value = Edit> {
     let ch = proptest::sample::select(ALPHABET);
     prop_oneof![
         any::<usize>().prop_map(Edit::Delete),
@@ -93,7 +93,7 @@ fn edit() -> impl Strategy<Value = Edit> {
     ]
 }
 
-fn apply(query: &str, edits: &[Edit]) -> String {
+pub(super) fn apply(query: &str, edits: &[Edit]) -> String {
     let mut chars: Vec<char> = query.chars().collect();
     for e in edits {
         let n = chars.len();
