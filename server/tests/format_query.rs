@@ -8,9 +8,6 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use common::*;
 use serde_json::{json, Value as Json};
 
@@ -92,7 +89,12 @@ async fn format_query_answers_in_prometheus_shape() {
 #[tokio::test(flavor = "multi_thread")]
 async fn format_query_agrees_with_prometheus() {
     let dir = tempfile::tempdir().unwrap();
-    let prom = Prometheus::start(dir.path()).await;
+    let prom = PrometheusProcess::start(
+        dir.path(),
+        |_| "global:\n  scrape_interval: 15s\n".into(),
+        &[],
+    )
+    .await;
     let s = InProcess::start(|_| {}).await;
     let c = reqwest::Client::new();
 
@@ -163,62 +165,4 @@ fn read_cases(text: &str) -> Vec<(String, String)> {
         .into_iter()
         .map(|(q, lines)| (q, lines.join("\n")))
         .collect()
-}
-
-/// A Prometheus with no scrape jobs, killed when dropped.
-struct Prometheus {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Prometheus {
-    async fn start(dir: &std::path::Path) -> Self {
-        let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
-        let config = dir.join("prometheus.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 15s\n").unwrap();
-        let log = dir.join("prometheus.log");
-        let port = free_port();
-        let child = Command::new(&bin)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "the `{bin}` binary is needed for this test \
-                     (Debian package `prometheus`, 2.42; .ci/run installs it): {e}"
-                )
-            });
-        let prom = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = client.get(format!("{}/-/ready", prom.url)).send().await {
-                if r.status().is_success() {
-                    return prom;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus did not become ready; log:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
 }

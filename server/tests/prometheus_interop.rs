@@ -6,19 +6,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-struct Prometheus(std::process::Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn names(body: &serde_json::Value) -> BTreeSet<String> {
     body["data"]
@@ -33,40 +23,22 @@ fn names(body: &serde_json::Value) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_remote_writes_its_own_metrics() {
-    let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
-    let version = Command::new(&bin).arg("--version").output().unwrap_or_else(|e| {
-        panic!("the `{bin}` binary is needed (Debian package `prometheus`; .ci/run installs it): {e}")
-    });
-    assert!(version.status.success());
-
     let dir = tempfile::tempdir().unwrap();
     let sightline = ServerProcess::start(&dir.path().join("sightline")).await;
-    let port = free_port();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  external_labels:\n    cluster: interop\n\
-             scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n\
-             remote_write:\n  - url: {}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n",
-            sightline.url
-        ),
+    let sightline_url = sightline.url.clone();
+    let prom = PrometheusProcess::start(
+        dir.path(),
+        |port| {
+            format!(
+                "global:\n  scrape_interval: 1s\n  external_labels:\n    cluster: interop\n\
+                 scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n\
+                 remote_write:\n  - url: {sightline_url}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n"
+            )
+        },
+        &[],
     )
-    .unwrap();
-    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-    let _prom = Prometheus(
-        Command::new(&bin)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("prom-data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
+    .await;
+    let port = prom.port;
 
     let c = reqwest::Client::new();
     let selector = format!("/api/v1/series?match[]={}", enc(r#"{job="prometheus"}"#));
@@ -95,7 +67,7 @@ async fn prometheus_remote_writes_its_own_metrics() {
             theirs.len(),
             theirs.difference(&ours).take(10).collect::<Vec<_>>(),
             sightline.log_text(),
-            std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
+            prom.log_text()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };

@@ -18,8 +18,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::*;
 use serde_json::Value as Json;
@@ -33,79 +32,16 @@ const ROUNDS: usize = 161;
 /// Rounds per remote-write request.
 const ROUNDS_PER_REQUEST: usize = 8;
 
-struct Prometheus {
-    child: std::process::Child,
-    url: String,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Prometheus {
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-async fn start_prometheus(dir: &std::path::Path) -> Prometheus {
-    let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
-    let version = Command::new(&bin)
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "the `{bin}` binary is needed for the differential PromQL test \
-             (Debian package `prometheus`, 2.42; .ci/run installs it): {e}"
-            )
-        });
-    assert!(version.status.success(), "`{bin} --version` failed");
-    let port = free_port();
-    let config = dir.join("prometheus.yml");
-    // No scrape jobs: the store holds only what the test writes. The
-    // evaluation interval is the default subquery step, as in Sightline.
-    std::fs::write(
-        &config,
-        "global:\n  scrape_interval: 15s\n  evaluation_interval: 1m\n",
+/// Prometheus with no scrape jobs (the store holds only what the test
+/// writes); its evaluation interval is the default subquery step, as in
+/// Sightline.
+async fn start_prometheus(dir: &std::path::Path) -> PrometheusProcess {
+    PrometheusProcess::start(
+        dir,
+        |_| "global:\n  scrape_interval: 15s\n  evaluation_interval: 1m\n".into(),
+        &["--web.enable-remote-write-receiver"],
     )
-    .unwrap();
-    let log = dir.join("prometheus.log");
-    let child = Command::new(&bin)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("prom-data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let prom = Prometheus {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        log,
-    };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = client.get(format!("{}/-/ready", prom.url)).send().await {
-            if r.status().is_success() {
-                return prom;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "prometheus did not become ready; log:\n{}",
-            prom.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    .await
 }
 
 // ---------------------------------------------------------------------------

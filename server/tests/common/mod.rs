@@ -114,6 +114,76 @@ impl Drop for ServerProcess {
     }
 }
 
+/// The real Prometheus binary (Debian package `prometheus`, 2.42), killed
+/// when dropped. `PROMETHEUS_BIN` overrides the path.
+pub struct PrometheusProcess {
+    pub child: Child,
+    pub url: String,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl PrometheusProcess {
+    /// Starts Prometheus in `dir` with the configuration `config(port)` and
+    /// extra flags, and waits until it is ready.
+    pub async fn start(dir: &Path, config: impl FnOnce(u16) -> String, flags: &[&str]) -> Self {
+        let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
+        let port = free_port();
+        let config_path = dir.join("prometheus.yml");
+        std::fs::write(&config_path, config(port)).unwrap();
+        let log = dir.join("prometheus.log");
+        let child = Command::new(&bin)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("prom-data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(flags)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the `{bin}` binary is needed (Debian package `prometheus`, 2.42; \
+                     .ci/run installs it): {e}"
+                )
+            });
+        let prom = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            log,
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(format!("{}/-/ready", prom.url)).send().await {
+                if r.status().is_success() {
+                    return prom;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus did not become ready; log:\n{}",
+                prom.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for PrometheusProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// An in-process server on a real socket, for API tests.
 pub struct InProcess {
     pub url: String,
