@@ -1,0 +1,3 @@
+//! `sightline-collector`: the node agent.
+
+fn main() {}

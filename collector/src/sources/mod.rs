@@ -1,0 +1,1 @@
+//! Sources of metrics, one folder each.
