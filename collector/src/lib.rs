@@ -10,6 +10,9 @@
 //!
 //! The crate stays small: no tantivy, DataFusion or Parquet in its tree.
 
+pub mod agent;
+pub mod pipeline;
+pub mod shipper;
 pub mod sources;
 
 use sightline_model::Labels;
@@ -79,6 +82,9 @@ mod tests {
     #[test]
     fn metric_labels_are_sorted_and_named() {
         let m = Metric::new("node_load1", &[("z", "1"), ("a", "2"), ("empty", "")], 0.5);
-        assert_eq!(m.labels.to_string(), r#"{__name__="node_load1", a="2", z="1"}"#);
+        assert_eq!(
+            m.labels.to_string(),
+            r#"{__name__="node_load1", a="2", z="1"}"#
+        );
     }
 }

@@ -32,6 +32,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub ingest: IngestConfig,
     pub query: QueryConfig,
+    pub collector: EmbeddedCollectorConfig,
 }
 
 impl Default for Config {
@@ -43,6 +44,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
+            collector: EmbeddedCollectorConfig::default(),
         }
     }
 }
@@ -177,6 +179,30 @@ impl QueryConfig {
             timeout: self.timeout.0,
             max_samples: self.max_samples,
             ..sightline_query::EngineOptions::default()
+        }
+    }
+}
+
+/// The collector run inside `sightline serve` for this machine: its
+/// containers (cgroups) and the host (`/proc`, `/sys`), shipped to this
+/// server over loopback remote write.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct EmbeddedCollectorConfig {
+    pub enabled: bool,
+    /// Time between collection rounds.
+    pub interval: PromDuration,
+    pub node: sightline_collector::agent::NodeConfig,
+    pub cgroup: sightline_collector::agent::CgroupConfig,
+}
+
+impl Default for EmbeddedCollectorConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: PromDuration(Duration::from_secs(15)),
+            node: Default::default(),
+            cgroup: Default::default(),
         }
     }
 }
@@ -326,6 +352,9 @@ impl Config {
             if v == 0 {
                 p.push(format!("ingest.{name}: must be positive"));
             }
+        }
+        if self.collector.enabled && self.collector.interval.0.is_zero() {
+            p.push("collector.interval: must be positive".into());
         }
         let q = &self.query;
         if q.lookback_delta.0.is_zero() {

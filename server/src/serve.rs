@@ -49,10 +49,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "Sightline is ready: remote write to http://{addr}/api/v1/write"
     );
     let app = router(AppState::new(Arc::clone(&config), Arc::clone(&tsdb)));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let collector = config
+        .collector
+        .enabled
+        .then(|| tokio::spawn(run_embedded_collector(Arc::clone(&config), addr, stop_rx)));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    if let Some(c) = collector {
+        let _ = stop_tx.send(true);
+        let _ = c.await;
+    }
 
     tracing::info!("shutting down: flushing the WAL");
     tokio::task::spawn_blocking(move || tsdb.close())
@@ -61,6 +70,37 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("closing the metrics store")?;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// The collector for this machine, shipping to this server over loopback;
+/// what it cannot deliver at shutdown waits in its buffer for the next start.
+async fn run_embedded_collector(
+    config: Arc<Config>,
+    addr: std::net::SocketAddr,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let c = &config.collector;
+    let host = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    };
+    let agent = sightline_collector::agent::AgentConfig {
+        server: format!("http://{host}"),
+        interval: format!("{}ms", c.interval.0.as_millis()),
+        listen: String::new(),
+        node: c.node.clone(),
+        cgroup: c.cgroup.clone(),
+        buffer_dir: config.data_dir.join("collector-buffer"),
+        buffer_max_bytes: 64 << 20,
+        ..Default::default()
+    };
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    if let Err(e) = sightline_collector::agent::run(agent, stopped).await {
+        tracing::error!(error = %e, "embedded collector stopped");
+    }
 }
 
 async fn shutdown_signal() {

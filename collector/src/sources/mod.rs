@@ -1,1 +1,3 @@
 //! Sources of metrics, one folder each.
+pub mod cgroup;
+pub mod node;

@@ -1,0 +1,373 @@
+//! The running collector: sources read on a fixed grid, rounds handed to
+//! the shipper, its own `/metrics` and `/-/healthy` served.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::pipeline::{next_tick, Pipeline};
+use crate::shipper::{Shipper, ShipperConfig};
+use crate::sources::cgroup::CgroupSource;
+use crate::sources::node::{NodePaths, NodeSource};
+use crate::{Metric, Source, SourceError};
+
+/// Collector settings, one YAML file; every field has a default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The server: a base URL (`http://sightline:9700`), to which
+    /// `/api/v1/write` is added, or a full remote-write URL (any receiver:
+    /// Prometheus, VictoriaMetrics).
+    pub server: String,
+    /// Time between collection rounds, e.g. `15s`.
+    pub interval: String,
+    /// Address for the collector's own `/metrics` and `/-/healthy`; empty
+    /// to serve nothing.
+    pub listen: String,
+    /// Node name added as `instance`; defaults to `$NODE_NAME`, then the
+    /// host name.
+    pub node_name: String,
+    pub node: NodeConfig,
+    pub cgroup: CgroupConfig,
+    /// Directory of the on-disk buffer used while the server is
+    /// unreachable.
+    pub buffer_dir: PathBuf,
+    /// Byte budget of that buffer; when full, the oldest data goes.
+    pub buffer_max_bytes: u64,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            server: "http://127.0.0.1:9700".into(),
+            interval: "15s".into(),
+            listen: "127.0.0.1:9701".into(),
+            node_name: String::new(),
+            node: NodeConfig::default(),
+            cgroup: CgroupConfig::default(),
+            buffer_dir: PathBuf::from("./collector-buffer"),
+            buffer_max_bytes: 256 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    pub enabled: bool,
+    pub proc: PathBuf,
+    pub sys: PathBuf,
+    pub rootfs: PathBuf,
+    /// Labels added to every node metric (besides `instance`); the default
+    /// `job` is the one node_exporter dashboards select on.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            proc: "/proc".into(),
+            sys: "/sys".into(),
+            rootfs: "/".into(),
+            labels: BTreeMap::from([("job".into(), "node-exporter".into())]),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CgroupConfig {
+    pub enabled: bool,
+    pub root: PathBuf,
+    /// Labels added to every container metric (besides `instance`); the
+    /// defaults are what kubelet-scraped cAdvisor metrics carry, which
+    /// Kubernetes dashboards and alerts select on.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Default for CgroupConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            root: "/sys/fs/cgroup".into(),
+            labels: BTreeMap::from([
+                ("job".into(), "kubelet".into()),
+                ("metrics_path".into(), "/metrics/cadvisor".into()),
+            ]),
+        }
+    }
+}
+
+/// Why the collector cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot start the shipper: {0}")]
+    Shipper(#[from] crate::shipper::ShipperError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl AgentConfig {
+    /// The remote-write URL the shipper posts to.
+    pub fn write_url(&self) -> String {
+        let base = self.server.trim_end_matches('/');
+        let has_path = base
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.contains('/'));
+        if has_path {
+            base.to_string()
+        } else {
+            format!("{base}/api/v1/write")
+        }
+    }
+
+    fn interval(&self) -> Result<Duration, AgentError> {
+        match sightline_model::parse_duration(&self.interval) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            _ => Err(AgentError::Config(format!(
+                "interval: {:?} is not a positive duration like 15s",
+                self.interval
+            ))),
+        }
+    }
+
+    fn node_name(&self) -> String {
+        if !self.node_name.is_empty() {
+            return self.node_name.clone();
+        }
+        if let Ok(n) = std::env::var("NODE_NAME") {
+            if !n.is_empty() {
+                return n;
+            }
+        }
+        std::fs::read_to_string(self.node.proc.join("sys/kernel/hostname"))
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    }
+
+    /// The sources this configuration enables, each with its labels.
+    pub fn sources(&self) -> Vec<Box<dyn Source>> {
+        let instance = self.node_name();
+        let mut out: Vec<Box<dyn Source>> = Vec::new();
+        if self.node.enabled {
+            let node = NodeSource::new(NodePaths {
+                proc_root: self.node.proc.clone(),
+                sys_root: self.node.sys.clone(),
+                rootfs: self.node.rootfs.clone(),
+            });
+            out.push(Box::new(Labelled::new(node, &self.node.labels, &instance)));
+        }
+        if self.cgroup.enabled {
+            let cgroup = CgroupSource::new(self.cgroup.root.clone());
+            out.push(Box::new(Labelled::new(
+                cgroup,
+                &self.cgroup.labels,
+                &instance,
+            )));
+        }
+        out
+    }
+}
+
+/// A source whose metrics get fixed extra labels (`job`, `instance`, …),
+/// as a scrape would add them.
+struct Labelled<S> {
+    inner: S,
+    extra: Vec<(String, String)>,
+}
+
+impl<S: Source> Labelled<S> {
+    fn new(inner: S, labels: &BTreeMap<String, String>, instance: &str) -> Self {
+        let mut extra: Vec<(String, String)> =
+            labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        extra.push(("instance".into(), instance.to_string()));
+        Self { inner, extra }
+    }
+}
+
+impl<S: Source> Source for Labelled<S> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn collect(&mut self, out: &mut Vec<Metric>) -> Result<(), SourceError> {
+        let start = out.len();
+        let result = self.inner.collect(out);
+        for m in &mut out[start..] {
+            let mut labels = m.labels.clone().into_vec();
+            for (name, value) in &self.extra {
+                // Labels the source set itself win, as with honor_labels.
+                if !labels.iter().any(|l| l.name == *name) {
+                    labels.push(sightline_model::Label {
+                        name: name.clone(),
+                        value: value.clone(),
+                    });
+                }
+            }
+            labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+            m.labels = sightline_model::Labels::from_sorted(labels);
+        }
+        result
+    }
+}
+
+/// Counters of the collection loop.
+#[derive(Debug, Default)]
+pub struct AgentStats {
+    pub rounds: AtomicU64,
+    pub metrics: AtomicU64,
+}
+
+/// Runs the collector until `shutdown` resolves, then flushes the shipper.
+pub async fn run(
+    config: AgentConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), AgentError> {
+    let interval = config.interval()?;
+    let mut shipper_config = ShipperConfig::new(config.write_url());
+    shipper_config.buffer_dir = Some(config.buffer_dir.clone());
+    shipper_config.buffer_max_bytes = config.buffer_max_bytes;
+    let shipper = Shipper::start(shipper_config)?;
+    let handle = shipper.handle();
+    let stats = Arc::new(AgentStats::default());
+
+    let server = if config.listen.is_empty() {
+        None
+    } else {
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .map_err(|source| AgentError::Listen {
+                addr: config.listen.clone(),
+                source,
+            })?;
+        Some(tokio::spawn(serve_self(
+            listener,
+            handle.clone(),
+            Arc::clone(&stats),
+        )))
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut pipeline = Pipeline::new(config.sources());
+    let collector = {
+        let (stop, stats, handle) = (Arc::clone(&stop), Arc::clone(&stats), handle.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::park_timeout(next_tick(std::time::SystemTime::now(), interval));
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let round = pipeline.collect();
+                stats.rounds.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .metrics
+                    .fetch_add(round.metrics.len() as u64, Ordering::Relaxed);
+                if let Err(e) = handle.send(round) {
+                    tracing::warn!(error = %e, "round not queued");
+                }
+            }
+        })
+    };
+    tracing::info!(url = %config.write_url(), ?interval, "collector running");
+    shutdown.await;
+    stop.store(true, Ordering::Relaxed);
+    collector.thread().unpark();
+    let _ = tokio::task::spawn_blocking(move || collector.join()).await;
+    if let Some(s) = server {
+        s.abort();
+    }
+    shipper.shutdown().await;
+    Ok(())
+}
+
+/// A minimal HTTP/1.1 responder for `/metrics` and `/-/healthy`: two fixed
+/// GET routes do not justify a web framework in the agent.
+async fn serve_self(
+    listener: tokio::net::TcpListener,
+    handle: crate::shipper::ShipperHandle,
+    stats: Arc<AgentStats>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else {
+            continue;
+        };
+        let (handle, stats) = (handle.clone(), Arc::clone(&stats));
+        tokio::spawn(async move {
+            let mut buf = [0u8; 2048];
+            let n = conn.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]);
+            let path = head.split_whitespace().nth(1).unwrap_or("");
+            let (status, body) = match path {
+                "/metrics" => (
+                    "200 OK",
+                    format!(
+                        "# TYPE sightline_collector_rounds_total counter\nsightline_collector_rounds_total {}\n\
+                         # TYPE sightline_collector_metrics_collected_total counter\nsightline_collector_metrics_collected_total {}\n{}",
+                        stats.rounds.load(Ordering::Relaxed),
+                        stats.metrics.load(Ordering::Relaxed),
+                        handle.render_metrics()
+                    ),
+                ),
+                "/-/healthy" => ("200 OK", "Sightline collector is Healthy.\n".to_string()),
+                _ => ("404 Not Found", "not found\n".to_string()),
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(response.as_bytes()).await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_urls() {
+        let mut c = AgentConfig::default();
+        assert_eq!(c.write_url(), "http://127.0.0.1:9700/api/v1/write");
+        c.server = "http://vm:8428/api/v1/write".into();
+        assert_eq!(c.write_url(), "http://vm:8428/api/v1/write");
+        c.server = "http://prom:9090/".into();
+        assert_eq!(c.write_url(), "http://prom:9090/api/v1/write");
+    }
+
+    #[test]
+    fn extra_labels_are_added_unless_set() {
+        struct One;
+        impl Source for One {
+            fn name(&self) -> &'static str {
+                "one"
+            }
+            fn collect(&mut self, out: &mut Vec<Metric>) -> Result<(), SourceError> {
+                out.push(Metric::new("m", &[("job", "own")], 1.0));
+                Ok(())
+            }
+        }
+        let labels = BTreeMap::from([
+            ("job".to_string(), "x".to_string()),
+            ("a".to_string(), "b".to_string()),
+        ]);
+        let mut s = Labelled::new(One, &labels, "node-1");
+        let mut out = Vec::new();
+        s.collect(&mut out).unwrap();
+        assert_eq!(
+            out[0].labels.to_string(),
+            r#"{__name__="m", a="b", instance="node-1", job="own"}"#
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! Container metrics from cgroups, under cAdvisor's names.
+//!
+//! Each round [`CgroupSource`] walks the cgroup tree (v2, v1 or hybrid, see
+//! [`CgroupMode`]), keeps the cgroups it recognises (see [`CgroupKind`]: the
+//! root, Kubernetes' `kubepods` groups, pods and containers for both kubelet
+//! cgroup drivers, Docker containers and systemd services), reads their
+//! statistics and emits them as cAdvisor does: labels `id` (the cgroup path)
+//! and `name` (the container id where there is one). `pod`, `namespace`,
+//! `container` and `image` are a metadata source's job; it joins on
+//! [`CgroupPath::pod_uid`] and [`CgroupPath::container_id`] from
+//! [`CgroupSource::cgroups`].
+//!
+//! ```no_run
+//! use sightline_collector::{sources::cgroup::CgroupSource, Source};
+//!
+//! let mut source = CgroupSource::default();
+//! let mut out = Vec::new();
+//! // Partial results are pushed even when an error is returned.
+//! let _ = source.collect(&mut out);
+//! ```
+//!
+//! Where cAdvisor's meaning needs a note:
+//! - `container_cpu_usage_seconds_total` carries `cpu="total"` (per-CPU
+//!   series off, as in the kubelet) and is left out while zero.
+//! - `container_cpu_cfs_*` appear only for cgroups with a CFS quota.
+//! - `container_memory_working_set_bytes` is usage − inactive file pages,
+//!   floored at 0.
+//! - `container_spec_cpu_shares` on v2 is `cpu.weight` mapped back to
+//!   shares; `container_spec_memory_limit_bytes` is 0 for unlimited.
+//! - `container_processes` counts `cgroup.procs` of the cgroup itself;
+//!   `container_threads` is `pids.current` (which counts threads).
+//! - `container_fs_*` come per block device (`device="/dev/sda"`).
+//! - `container_oom_events_total` is the kernel's `oom_kill` counter
+//!   (cAdvisor watches the kernel log; the counts agree for cgroups that
+//!   existed for the whole time).
+//! - Pressure (`container_pressure_*`) is read on v2 only, as cAdvisor.
+
+mod detect;
+mod devices;
+mod files;
+mod parse;
+mod path;
+mod stats;
+mod v1;
+mod v2;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use detect::CgroupMode;
+pub use path::{CgroupKind, CgroupPath};
+
+use crate::{Metric, Source, SourceError};
+use detect::Layout;
+use devices::DeviceNames;
+use files::RoundErrors;
+
+/// Where cgroups are mounted on a normal Linux machine.
+pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";
+
+/// Where block devices are listed by `major:minor`.
+pub const DEFAULT_SYS_DEV_BLOCK: &str = "/sys/dev/block";
+
+/// Deepest cgroup looked at below the root (`kubepods/qos/pod/container`
+/// is 4; nested systemd slices a few more).
+const MAX_DEPTH: usize = 8;
+
+/// Most cgroups walked in one round; a bound on work, not a realistic
+/// count (a node runs at most a few hundred pods).
+const MAX_CGROUPS: usize = 20_000;
+
+/// The cgroup container source. See the module docs.
+#[derive(Debug)]
+pub struct CgroupSource {
+    root: PathBuf,
+    layout: Option<Layout>,
+    devices: DeviceNames,
+    cgroups: Vec<CgroupPath>,
+}
+
+impl Default for CgroupSource {
+    fn default() -> Self {
+        Self::new(PathBuf::from(DEFAULT_ROOT))
+    }
+}
+
+impl CgroupSource {
+    /// A source reading the cgroup tree mounted at `root`.
+    pub fn new(root: PathBuf) -> Self {
+        Self {
+            root,
+            layout: None,
+            devices: DeviceNames::new(PathBuf::from(DEFAULT_SYS_DEV_BLOCK)),
+            cgroups: Vec::new(),
+        }
+    }
+
+    /// Resolves block device numbers under `dir` instead of
+    /// `/sys/dev/block`.
+    pub fn with_sys_dev_block(mut self, dir: PathBuf) -> Self {
+        self.devices = DeviceNames::new(dir);
+        self
+    }
+
+    /// The cgroup version found, once a round has detected it.
+    pub fn mode(&self) -> Option<CgroupMode> {
+        self.layout.as_ref().map(Layout::mode)
+    }
+
+    /// The cgroups recognised in the last round, sorted by id.
+    pub fn cgroups(&self) -> &[CgroupPath] {
+        &self.cgroups
+    }
+
+    /// The pod UID of the cgroup with `id` (a pod or one of its
+    /// containers) as of the last round.
+    pub fn pod_uid(&self, id: &str) -> Option<&str> {
+        self.cgroups
+            .binary_search_by(|c| c.id().cmp(id))
+            .ok()
+            .and_then(|i| self.cgroups.get(i))
+            .and_then(CgroupPath::pod_uid)
+    }
+}
+
+impl Source for CgroupSource {
+    fn name(&self) -> &'static str {
+        "cgroup"
+    }
+
+    fn collect(&mut self, out: &mut Vec<Metric>) -> Result<(), SourceError> {
+        let layout = match self.layout.take() {
+            Some(layout) => layout,
+            None => detect::detect(&self.root)?,
+        };
+        let mut errors = RoundErrors::default();
+        let mut found = BTreeMap::new();
+        let root = CgroupPath::root();
+        found.insert(root.id().to_string(), root);
+        match &layout {
+            Layout::V2 { root } => walk(root, &mut found, &mut errors),
+            Layout::V1 { controllers, .. } => {
+                for hierarchy in controllers.hierarchies() {
+                    walk(hierarchy, &mut found, &mut errors);
+                }
+            }
+        }
+
+        for cgroup in found.values() {
+            let stats = match &layout {
+                Layout::V2 { root } => {
+                    let dir = root.join(cgroup.id().trim_start_matches('/'));
+                    v2::read(&dir, &mut self.devices, &mut errors)
+                }
+                Layout::V1 { controllers, .. } => {
+                    v1::read(controllers, cgroup.id(), &mut self.devices, &mut errors)
+                }
+            };
+            let base = [
+                ("id", cgroup.id()),
+                ("name", cgroup.container_id().unwrap_or_default()),
+            ];
+            stats.emit(&base, out);
+        }
+        self.cgroups = found.into_values().collect();
+        self.layout = Some(layout);
+        errors.into_result()
+    }
+}
+
+/// Adds the recognised cgroups under `hierarchy` to `found`, keyed by id.
+fn walk(hierarchy: &Path, found: &mut BTreeMap<String, CgroupPath>, errors: &mut RoundErrors) {
+    let mut stack: Vec<(PathBuf, CgroupPath, usize)> =
+        vec![(hierarchy.to_path_buf(), CgroupPath::root(), 0)];
+    let mut visited = 0usize;
+    while let Some((dir, parent, depth)) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if files::is_absent(&e) => continue, // removed mid-walk
+            Err(source) => {
+                errors.record(SourceError::Io { path: dir, source });
+                continue;
+            }
+        };
+        for entry in entries {
+            let Ok(entry) = entry else { continue };
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue; // not UTF-8: nothing we recognise
+            };
+            visited += 1;
+            if visited > MAX_CGROUPS {
+                errors.record(SourceError::Parse {
+                    path: hierarchy.to_path_buf(),
+                    message: format!("more than {MAX_CGROUPS} cgroups; stopped walking"),
+                });
+                return;
+            }
+            let id = if parent.id() == "/" {
+                format!("/{name}")
+            } else {
+                format!("{}/{name}", parent.id())
+            };
+            let classified = path::classify(&parent, &id);
+            let descend = classified.descend && depth + 1 < MAX_DEPTH;
+            let next_parent = match classified.cgroup {
+                Some(cgroup) => {
+                    let next = descend.then(|| cgroup.clone());
+                    found.entry(id.clone()).or_insert(cgroup);
+                    next
+                }
+                None => descend.then(|| CgroupPath::hidden_group(&id)),
+            };
+            if let Some(next) = next_parent {
+                stack.push((entry.path(), next, depth + 1));
+            }
+        }
+    }
+}
