@@ -54,14 +54,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .collector
         .enabled
         .then(|| tokio::spawn(run_embedded_collector(Arc::clone(&config), addr, stop_rx)));
+    // On a signal the embedded collector stops first and flushes its last
+    // round while the server still accepts it; then HTTP drains.
+    let shutdown = async move {
+        shutdown_signal().await;
+        if let Some(c) = collector {
+            let _ = stop_tx.send(true);
+            let _ = c.await;
+        }
+    };
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
-    if let Some(c) = collector {
-        let _ = stop_tx.send(true);
-        let _ = c.await;
-    }
 
     tracing::info!("shutting down: flushing the WAL");
     tokio::task::spawn_blocking(move || tsdb.close())
