@@ -34,7 +34,11 @@ impl ServerProcess {
     }
 
     pub async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), data_dir, env).await
+    }
+
+    /// Starts on a given port (a restart keeps its clients' URL).
+    pub async fn start_on(port: u16, data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let log = data_dir.with_extension(format!("{port}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sightline"));
