@@ -20,7 +20,7 @@ mod parser;
 mod printer;
 pub mod value;
 
-pub use engine::{Engine, EngineOptions, QueryError};
+pub use engine::{Engine, EngineOptions, QueryError, QueryStats};
 pub use parser::parse;
 pub use parser::{parse_series_selector, ParseError};
 pub use printer::prettify;

@@ -402,3 +402,40 @@ async fn query_limits_answer_in_prometheus_terms() {
     .await;
     assert_eq!(body["data"]["result"][0]["value"][1], "8", "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stats_all_reports_timings_and_samples() {
+    let s = InProcess::start(|_| {}).await;
+    let c = reqwest::Client::new();
+    let samples: Vec<(i64, f64)> = (0..20).map(|i| (T0 + i * 15_000, i as f64)).collect();
+    write(
+        &c,
+        &s.url,
+        &request(vec![series(&[("__name__", "m")], &samples)]),
+    )
+    .await;
+    let end = (T0 + 19 * 15_000) / 1000;
+    let (status, body) = get_json(
+        &c,
+        &s.url,
+        &format!(
+            "/api/v1/query?query={}&time={end}&stats=all",
+            enc("sum_over_time(m[5m])")
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["result"][0]["value"][1], "190");
+    assert_eq!(
+        body["data"]["stats"]["samples"]["totalQueryableSamples"], 20,
+        "{body}"
+    );
+    assert!(
+        body["data"]["stats"]["timings"]["execTotalTime"]
+            .as_f64()
+            .unwrap()
+            >= 0.0
+    );
+    let (_, body) = get_json(&c, &s.url, &format!("/api/v1/query?query=m&time={end}")).await;
+    assert!(body["data"].get("stats").is_none(), "{body}");
+}

@@ -74,10 +74,27 @@ impl Engine {
 
     /// Evaluates `expr` at `t` (ms). Vector samples carry `t`.
     pub fn instant(&self, querier: &dyn Querier, expr: &Expr, t: i64) -> Result<Value> {
+        self.instant_with_stats(querier, expr, t).map(|(v, _)| v)
+    }
+
+    /// [`Engine::instant`], with how much work it took.
+    pub fn instant_with_stats(
+        &self,
+        querier: &dyn Querier,
+        expr: &Expr,
+        t: i64,
+    ) -> Result<(Value, QueryStats)> {
+        let started = Instant::now();
         let mut ev = Evaluator::new(querier, &self.options, t, t, 0)?;
         ev.load(expr)?;
+        let loaded = Instant::now();
         let value = ev.eval(expr, t)?;
-        Ok(match value {
+        let stats = QueryStats {
+            samples: ev.samples,
+            load: loaded - started,
+            eval: loaded.elapsed(),
+        };
+        let value = match value {
             Value::Vector(mut v) => {
                 for s in &mut v {
                     s.t = t;
@@ -85,7 +102,8 @@ impl Engine {
                 Value::Vector(v)
             }
             other => other,
-        })
+        };
+        Ok((value, stats))
     }
 
     /// Evaluates `expr` at every `step` from `start` to `end` (ms, both
@@ -98,6 +116,20 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<Matrix> {
+        self.range_with_stats(querier, expr, start, end, step)
+            .map(|(m, _)| m)
+    }
+
+    /// [`Engine::range`], with how much work it took.
+    pub fn range_with_stats(
+        &self,
+        querier: &dyn Querier,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<(Matrix, QueryStats)> {
+        let started = Instant::now();
         match expr.value_type() {
             ValueType::Scalar | ValueType::Vector => {}
             other => {
@@ -113,6 +145,7 @@ impl Engine {
         }
         let mut ev = Evaluator::new(querier, &self.options, start, end, step)?;
         ev.load(expr)?;
+        let loaded = Instant::now();
         // Keyed by label-set identity (stable across steps for most series),
         // merged by content at the end.
         let mut by_id: HashMap<usize, (Labels, Vec<Point>)> = HashMap::default();
@@ -159,8 +192,24 @@ impl Engine {
             })
             .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(out)
+        let stats = QueryStats {
+            samples: ev.samples,
+            load: loaded - started,
+            eval: loaded.elapsed(),
+        };
+        Ok((out, stats))
     }
+}
+
+/// What a query cost (Prometheus's `stats=all`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QueryStats {
+    /// Samples loaded from storage and produced by subqueries and steps.
+    pub samples: usize,
+    /// Selecting and loading series.
+    pub load: Duration,
+    /// Evaluating over the loaded data.
+    pub eval: Duration,
 }
 
 /// Both inputs (kept alive so their identities stay unique) and the result.

@@ -29,10 +29,14 @@ pub async fn instant(State(state): State<AppState>, params: Params) -> Result<Re
     };
     let engine = engine(&state, &params)?;
     let tsdb = Arc::clone(&state.tsdb);
-    let value = tokio::task::spawn_blocking(move || engine.instant(tsdb.querier(), &expr, t))
-        .await
-        .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))??;
-    Ok(json(render(&value)))
+    let (value, stats) =
+        tokio::task::spawn_blocking(move || engine.instant_with_stats(tsdb.querier(), &expr, t))
+            .await
+            .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))??;
+    Ok(json(render_with_stats(
+        &value,
+        wants_stats(&params).then_some(&stats),
+    )))
 }
 
 pub async fn range(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
@@ -126,6 +130,34 @@ fn now_ms() -> i64 {
 
 fn json(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `stats` asked for, as Prometheus reads it (any non-empty value).
+fn wants_stats(params: &Params) -> bool {
+    params.get("stats").is_some_and(|s| !s.is_empty())
+}
+
+/// [`render`], with Prometheus's `stats` object when asked for: timings in
+/// seconds and the samples the query touched.
+pub fn render_with_stats(value: &Value, stats: Option<&sightline_query::QueryStats>) -> String {
+    let mut out = render(value);
+    if let Some(s) = stats {
+        let total = (s.load + s.eval).as_secs_f64();
+        let stats = format!(
+            r#","stats":{{"timings":{{"evalTotalTime":{},"resultSortTime":0,"queryPreparationTime":{},"innerEvalTime":{},"execQueueTime":0,"execTotalTime":{}}},"samples":{{"totalQueryableSamples":{},"peakSamples":{}}}}}"#,
+            total,
+            s.load.as_secs_f64(),
+            s.eval.as_secs_f64(),
+            total,
+            s.samples,
+            s.samples
+        );
+        // Insert before the closing braces of `data` and the envelope.
+        out.truncate(out.len() - 2);
+        out.push_str(&stats);
+        out.push_str("}}");
+    }
+    out
 }
 
 /// Writes the success envelope by hand: values must be formatted exactly as
