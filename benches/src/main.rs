@@ -14,6 +14,12 @@
 //!   window into each target, fresh; a built-in set of dashboard queries
 //!   (or `--queries FILE`) runs over the whole window, and the report gives
 //!   p50/p95 latency per query, peak RSS while querying, and ratios.
+//! - `collector`: the node collector's cost per collection round, in this
+//!   process: a synthetic cgroup v2 tree of 100 Kubernetes containers (in a
+//!   temporary directory) plus this machine's `/proc`, read by the
+//!   collector's pipeline; CPU and wall time per round, RSS, and the CPU
+//!   share of a 10 s interval, beside `prometheus-node-exporter` (if on
+//!   PATH) scraped as often.
 //!
 //! Run (release builds, or the figures measure the generator's debug code):
 //!
@@ -24,11 +30,13 @@
 //! target/release/benches ingest --help
 //! target/release/benches query                       # all targets, defaults
 //! target/release/benches query --targets prometheus,victoriametrics --hours 1
+//! target/release/benches collector --containers 100 --rounds 50
 //! ```
 //!
 //! The Sightline binary defaults to `sightline` next to this one
 //! (`--sightline-bin` to change); the peers are looked up on PATH.
 
+mod collector;
 mod generator;
 mod ingest;
 mod procfs;
@@ -59,6 +67,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// PromQL range-query latency and memory on the same data.
     Query(query::QueryArgs),
+    /// Collector cost per round (cgroup + node sources) against node_exporter.
+    Collector(collector::CollectorArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             match cli.command {
                 Command::Ingest(args) => ingest::run(args).await,
                 Command::Query(args) => query::run(args).await,
+                Command::Collector(args) => collector::run(args).await,
             }
         };
         // On Ctrl-C the work future is dropped, which stops the running
