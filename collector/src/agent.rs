@@ -13,6 +13,7 @@ use crate::pipeline::{next_tick, Pipeline};
 use crate::shipper::{Shipper, ShipperConfig};
 use crate::sources::cgroup::CgroupSource;
 use crate::sources::node::{NodePaths, NodeSource};
+use crate::sources::scrape::{ScrapeConfig, ScrapeSource};
 use crate::{Metric, Source, SourceError};
 
 /// Collector settings, one YAML file; every field has a default.
@@ -33,6 +34,8 @@ pub struct AgentConfig {
     pub node_name: String,
     pub node: NodeConfig,
     pub cgroup: CgroupConfig,
+    /// Exporters scraped each round; none by default.
+    pub scrape: ScrapeConfig,
     /// Directory of the on-disk buffer used while the server is
     /// unreachable.
     pub buffer_dir: PathBuf,
@@ -49,6 +52,7 @@ impl Default for AgentConfig {
             node_name: String::new(),
             node: NodeConfig::default(),
             cgroup: CgroupConfig::default(),
+            scrape: ScrapeConfig::default(),
             buffer_dir: PathBuf::from("./collector-buffer"),
             buffer_max_bytes: 256 << 20,
         }
@@ -156,8 +160,9 @@ impl AgentConfig {
             .unwrap_or_else(|_| "localhost".into())
     }
 
-    /// The sources this configuration enables, each with its labels.
-    pub fn sources(&self) -> Vec<Box<dyn Source>> {
+    /// The sources this configuration enables, each with its labels, or
+    /// every problem in the scrape targets.
+    pub fn sources(&self) -> Result<Vec<Box<dyn Source>>, AgentError> {
         let instance = self.node_name();
         let mut out: Vec<Box<dyn Source>> = Vec::new();
         if self.node.enabled {
@@ -176,7 +181,14 @@ impl AgentConfig {
                 &instance,
             )));
         }
-        out
+        if !self.scrape.targets.is_empty() {
+            // Scrape targets carry their own `job` and `instance`; no
+            // `Labelled` wrapper.
+            let scrape = ScrapeSource::new(&self.scrape)
+                .map_err(|errors| AgentError::Config(errors.join("; ")))?;
+            out.push(Box::new(scrape));
+        }
+        Ok(out)
     }
 }
 
@@ -259,7 +271,7 @@ pub async fn run(
     };
 
     let stop = Arc::new(AtomicBool::new(false));
-    let mut pipeline = Pipeline::new(config.sources());
+    let mut pipeline = Pipeline::new(config.sources()?);
     let collector = {
         let (stop, stats, handle) = (Arc::clone(&stop), Arc::clone(&stats), handle.clone());
         std::thread::spawn(move || {
@@ -344,6 +356,36 @@ mod tests {
         assert_eq!(c.write_url(), "http://vm:8428/api/v1/write");
         c.server = "http://prom:9090/".into();
         assert_eq!(c.write_url(), "http://prom:9090/api/v1/write");
+    }
+
+    #[test]
+    fn scrape_targets_add_a_source() {
+        let mut c = AgentConfig::default();
+        c.node.enabled = false;
+        c.cgroup.enabled = false;
+        assert!(c.sources().unwrap().is_empty());
+
+        let yaml = r#"
+node: { enabled: false }
+cgroup: { enabled: false }
+scrape:
+  targets:
+    - url: http://127.0.0.1:9100/metrics
+      job: node
+      labels: { env: prod }
+      timeout: 5s
+      sample_limit: 1000
+      honor_labels: true
+"#;
+        let c: AgentConfig = serde_yaml::from_str(yaml).unwrap();
+        let sources = c.sources().unwrap();
+        assert_eq!(sources.len(), 1);
+        assert_eq!(sources[0].name(), "scrape");
+
+        let bad = "scrape: { targets: [{ url: \"https://x/metrics\", job: j }] }";
+        let c: AgentConfig = serde_yaml::from_str(bad).unwrap();
+        assert!(matches!(c.sources(), Err(AgentError::Config(e)) if e.contains("plain http")));
+        assert!(serde_yaml::from_str::<AgentConfig>("scrape: { static: [] }").is_err());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Sources read the machine — [`sources::node`] (`/proc`, `/sys` with
 //! node_exporter's metric names) and [`sources::cgroup`] (containers with
-//! cAdvisor's names) — into [`Metric`]s; the pipeline stamps each
+//! cAdvisor's names), plus exporters scraped over HTTP
+//! ([`sources::scrape`]) — into [`Metric`]s; the pipeline stamps each
 //! collection round with one timestamp and hands it to the
 //! [`shipper`], which batches rounds into Prometheus remote write, retries
 //! with backoff, and spills to a bounded disk buffer while the server is
@@ -63,6 +64,9 @@ pub enum SourceError {
         path: std::path::PathBuf,
         message: String,
     },
+    /// A scrape target that could not be read, or only in part.
+    #[error("scrape {target}: {message}")]
+    Scrape { target: String, message: String },
 }
 
 /// Something that reads metrics each collection round.
