@@ -276,7 +276,9 @@ pub async fn run(
         let (stop, stats, handle) = (Arc::clone(&stop), Arc::clone(&stats), handle.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                std::thread::park_timeout(next_tick(std::time::SystemTime::now(), interval));
+                let tick =
+                    std::time::Instant::now() + next_tick(std::time::SystemTime::now(), interval);
+                sleep_until(tick, &stop);
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
@@ -301,6 +303,20 @@ pub async fn run(
     }
     shipper.shutdown().await;
     Ok(())
+}
+
+/// Parks until `tick` or until `stop` is set (and the thread unparked).
+/// Parking may end early — spurious wakeups, or scoped threads in a source
+/// unparking this one as they finish — so it parks again until the time
+/// has really come.
+fn sleep_until(tick: std::time::Instant, stop: &AtomicBool) {
+    loop {
+        let now = std::time::Instant::now();
+        if now >= tick || stop.load(Ordering::Relaxed) {
+            return;
+        }
+        std::thread::park_timeout(tick - now);
+    }
 }
 
 /// A minimal HTTP/1.1 responder for `/metrics` and `/-/healthy`: two fixed
@@ -347,6 +363,19 @@ async fn serve_self(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stray_unparks_do_not_end_the_wait() {
+        let stop = AtomicBool::new(false);
+        let started = std::time::Instant::now();
+        std::thread::scope(|s| {
+            let me = std::thread::current();
+            // What std::thread::scope does when a scoped thread finishes.
+            s.spawn(move || me.unpark());
+        });
+        sleep_until(started + Duration::from_millis(300), &stop);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+    }
 
     #[test]
     fn write_urls() {
