@@ -88,6 +88,9 @@ impl Default for NodeConfig {
 pub struct CgroupConfig {
     pub enabled: bool,
     pub root: PathBuf,
+    /// The kubelet's pod log directories (`<namespace>_<pod>_<uid>`), read
+    /// for the `namespace` and `pod` labels.
+    pub pod_logs: PathBuf,
     /// Labels added to every container metric (besides `instance`); the
     /// defaults are what kubelet-scraped cAdvisor metrics carry, which
     /// Kubernetes dashboards and alerts select on.
@@ -99,6 +102,7 @@ impl Default for CgroupConfig {
         Self {
             enabled: true,
             root: "/sys/fs/cgroup".into(),
+            pod_logs: crate::sources::cgroup::pods::DEFAULT_POD_LOGS.into(),
             labels: BTreeMap::from([
                 ("job".into(), "kubelet".into()),
                 ("metrics_path".into(), "/metrics/cadvisor".into()),
@@ -174,7 +178,8 @@ impl AgentConfig {
             out.push(Box::new(Labelled::new(node, &self.node.labels, &instance)));
         }
         if self.cgroup.enabled {
-            let cgroup = CgroupSource::new(self.cgroup.root.clone());
+            let cgroup = CgroupSource::new(self.cgroup.root.clone())
+                .with_pod_logs(self.cgroup.pod_logs.clone());
             out.push(Box::new(Labelled::new(
                 cgroup,
                 &self.cgroup.labels,

@@ -32,7 +32,10 @@ fn fs_container() -> String {
 }
 
 fn source(root: &Path) -> CgroupSource {
-    CgroupSource::new(root.to_path_buf()).with_sys_dev_block(fixtures().join("sys-dev-block"))
+    CgroupSource::new(root.to_path_buf())
+        .with_sys_dev_block(fixtures().join("sys-dev-block"))
+        // Hermetic: whatever this machine's kubelet has is not consulted.
+        .with_pod_logs(fixtures().join("no-pod-logs"))
 }
 
 fn collect(root: &Path) -> (CgroupSource, Vec<Metric>, Result<(), SourceError>) {
@@ -528,4 +531,33 @@ fn this_machine() {
         }
     }
     assert!(first.iter().all(|m| m.value.is_finite() && m.value >= 0.0));
+}
+
+#[test]
+fn pods_get_namespace_and_name_from_the_kubelet_log_layout() {
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::create_dir(
+        logs.path()
+            .join(format!("shop_checkout-7d9f_{SYS_POD_UID}")),
+    )
+    .unwrap();
+    let mut source = source(&fixtures().join("v2")).with_pod_logs(logs.path().to_path_buf());
+    let mut out = Vec::new();
+    source.collect(&mut out).unwrap();
+    let app = app();
+    let cpu = out
+        .iter()
+        .find(|m| {
+            m.labels.get("__name__") == Some("container_cpu_usage_seconds_total")
+                && m.labels.get("id") == Some(app.as_str())
+        })
+        .unwrap();
+    assert_eq!(cpu.labels.get("namespace"), Some("shop"));
+    assert_eq!(cpu.labels.get("pod"), Some("checkout-7d9f"));
+    // A pod the kubelet layout does not list keeps only `id` and `name`.
+    let other = out
+        .iter()
+        .find(|m| m.labels.get("id") == Some(fs_container().as_str()))
+        .unwrap();
+    assert_eq!(other.labels.get("pod"), None);
 }

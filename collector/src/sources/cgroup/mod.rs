@@ -40,6 +40,7 @@ mod devices;
 mod files;
 mod parse;
 mod path;
+pub mod pods;
 mod stats;
 mod v1;
 mod v2;
@@ -76,6 +77,7 @@ pub struct CgroupSource {
     layout: Option<Layout>,
     devices: DeviceNames,
     cgroups: Vec<CgroupPath>,
+    pods: pods::PodDirectory,
 }
 
 impl Default for CgroupSource {
@@ -92,7 +94,15 @@ impl CgroupSource {
             layout: None,
             devices: DeviceNames::new(PathBuf::from(DEFAULT_SYS_DEV_BLOCK)),
             cgroups: Vec::new(),
+            pods: pods::PodDirectory::new(PathBuf::from(pods::DEFAULT_POD_LOGS)),
         }
+    }
+
+    /// Reads pod names from the kubelet's log directories under `dir`
+    /// instead of `/var/log/pods`.
+    pub fn with_pod_logs(mut self, dir: PathBuf) -> Self {
+        self.pods = pods::PodDirectory::new(dir);
+        self
     }
 
     /// Resolves block device numbers under `dir` instead of
@@ -146,6 +156,7 @@ impl Source for CgroupSource {
             }
         }
 
+        self.pods.refresh();
         for cgroup in found.values() {
             let stats = match &layout {
                 Layout::V2 { root } => {
@@ -156,9 +167,12 @@ impl Source for CgroupSource {
                     v1::read(controllers, cgroup.id(), &mut self.devices, &mut errors)
                 }
             };
+            let pod = cgroup.pod_uid().and_then(|uid| self.pods.get(uid));
             let base = [
                 ("id", cgroup.id()),
                 ("name", cgroup.container_id().unwrap_or_default()),
+                ("namespace", pod.map_or("", |p| p.namespace.as_str())),
+                ("pod", pod.map_or("", |p| p.pod.as_str())),
             ];
             stats.emit(&base, out);
         }
