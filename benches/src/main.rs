@@ -39,6 +39,7 @@
 mod collector;
 mod generator;
 mod ingest;
+mod outcome;
 mod procfs;
 mod query;
 mod rng;

@@ -133,7 +133,7 @@ impl RemoteWriteSender {
 }
 
 /// A transport error with its causes, which reqwest keeps in `source()`.
-fn describe_transport_error(error: &reqwest::Error) -> String {
+pub fn describe_transport_error(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

@@ -19,12 +19,7 @@ pub const CPU_SHARE_TARGET: f64 = 1.0;
 pub const TARGET_CONTAINERS: usize = 100;
 
 /// node_exporter's run, or why there was none.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ExporterOutcome {
-    Measured(ScrapeCost),
-    Skipped(String),
-    Failed(String),
-}
+pub type ExporterOutcome = crate::outcome::Outcome<ScrapeCost>;
 
 /// Everything `benches collector` measured.
 #[derive(Debug, Clone, PartialEq)]

@@ -78,17 +78,16 @@ impl IngestSettings {
     /// at once.
     fn from_args(args: IngestArgs) -> anyhow::Result<Self> {
         let mut problems = Vec::new();
-        for (value, flag) in [
-            (args.series, "--series"),
-            (args.nodes, "--nodes"),
-            (args.rounds, "--rounds"),
-            (args.batch, "--batch"),
-            (args.concurrency, "--concurrency"),
-        ] {
-            if value == 0 {
-                problems.push(format!("{flag} must be at least 1"));
-            }
-        }
+        crate::outcome::require_positive(
+            &mut problems,
+            &[
+                (args.series, "--series"),
+                (args.nodes, "--nodes"),
+                (args.rounds, "--rounds"),
+                (args.batch, "--batch"),
+                (args.concurrency, "--concurrency"),
+            ],
+        );
         if args.scrape_interval == 0 {
             problems.push("--scrape-interval must be at least 1 second".to_string());
         }

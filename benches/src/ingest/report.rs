@@ -78,28 +78,10 @@ impl Measurement {
 }
 
 /// How a target's run ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Measured(Measurement),
-    /// Not run, for a reason that is not a failure (e.g. optional binary absent).
-    Skipped(String),
-    Failed(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct TargetReport {
-    pub kind: TargetKind,
-    pub outcome: Outcome,
-}
-
-impl TargetReport {
-    fn measured(&self) -> Option<&Measurement> {
-        match &self.outcome {
-            Outcome::Measured(m) => Some(m),
-            _ => None,
-        }
-    }
-}
+/// A target's measurement, or why there is none.
+pub type Outcome = crate::outcome::Outcome<Measurement>;
+/// One target's outcome.
+pub type TargetReport = crate::outcome::TargetReport<Measurement>;
 
 /// The results table, notes on skipped, failed or erroring targets, and the
 /// ratios against each baseline peer present.

@@ -5,6 +5,7 @@
 //! A query's latency runs from sending the request to having read the whole
 //! answer; the JSON is only looked at after the clock has stopped.
 
+use crate::sender::describe_transport_error;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -194,18 +195,6 @@ fn single_value(status: reqwest::StatusCode, body: &[u8]) -> Result<Option<f64>,
     text.parse()
         .map(Some)
         .map_err(|e| format!("bad sample value {text:?}: {e}"))
-}
-
-/// A transport error with its causes, which reqwest keeps in `source()`.
-fn describe_transport_error(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

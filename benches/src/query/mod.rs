@@ -120,17 +120,16 @@ impl QuerySettings {
     /// reporting all problems at once.
     fn from_args(args: QueryArgs) -> anyhow::Result<Self> {
         let mut problems = Vec::new();
-        for (value, flag) in [
-            (args.series, "--series"),
-            (args.nodes, "--nodes"),
-            (args.runs, "--runs"),
-            (args.batch, "--batch"),
-            (args.concurrency, "--concurrency"),
-        ] {
-            if value == 0 {
-                problems.push(format!("{flag} must be at least 1"));
-            }
-        }
+        crate::outcome::require_positive(
+            &mut problems,
+            &[
+                (args.series, "--series"),
+                (args.nodes, "--nodes"),
+                (args.runs, "--runs"),
+                (args.batch, "--batch"),
+                (args.concurrency, "--concurrency"),
+            ],
+        );
         for (value, flag) in [
             (args.scrape_interval, "--scrape-interval"),
             (args.step, "--step"),

@@ -95,28 +95,10 @@ impl Measurement {
 }
 
 /// How a target's run ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Measured(Measurement),
-    /// Not run, for a reason that is not a failure (optional binary absent).
-    Skipped(String),
-    Failed(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct TargetReport {
-    pub kind: TargetKind,
-    pub outcome: Outcome,
-}
-
-impl TargetReport {
-    fn measured(&self) -> Option<&Measurement> {
-        match &self.outcome {
-            Outcome::Measured(m) => Some(m),
-            _ => None,
-        }
-    }
-}
+/// A target's measurement, or why there is none.
+pub type Outcome = crate::outcome::Outcome<Measurement>;
+/// One target's outcome.
+pub type TargetReport = crate::outcome::TargetReport<Measurement>;
 
 /// Sums of per-query percentiles over the queries in `included`.
 fn totals(m: &Measurement, included: &[usize]) -> (Duration, Duration) {
