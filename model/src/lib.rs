@@ -4,7 +4,7 @@
 //! label set), [`Matcher`] (Prometheus's four label matchers with fully
 //! anchored regexes), [`Sample`] (a millisecond timestamp and a float, with
 //! the staleness marker kept bit-exact), and the wire types of the protocols
-//! we accept ([`remote_write`]). It depends on nothing heavy so that the
+//! we accept ([`remote_write`], [`loki_push`]). It depends on nothing heavy so that the
 //! collector can use it too.
 //!
 //! ```
@@ -19,6 +19,7 @@
 
 mod duration;
 mod labels;
+pub mod loki_push;
 mod matcher;
 pub mod remote_write;
 mod sample;
