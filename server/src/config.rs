@@ -73,10 +73,33 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct StorageConfig {
     pub wal: WalConfig,
+    /// Data older than this (behind the newest sample) is deleted, whole
+    /// blocks at a time; `0s` keeps everything.
+    pub retention: PromDuration,
+    /// Oldest blocks are deleted while blocks and WAL exceed this many bytes;
+    /// 0 means no budget.
+    pub retention_size_bytes: u64,
+    /// Span of a block cut from the head (cut once the head spans 1.5×);
+    /// blocks are compacted into 6× and 24× this span.
+    pub block_range: PromDuration,
+    /// How often block cutting, compaction and retention run.
+    pub maintenance_interval: PromDuration,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            wal: WalConfig::default(),
+            retention: PromDuration(Duration::from_secs(15 * 24 * 3600)),
+            retention_size_bytes: 0,
+            block_range: PromDuration(Duration::from_secs(2 * 3600)),
+            maintenance_interval: PromDuration(Duration::from_secs(60)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -337,6 +360,12 @@ impl Config {
         if wal.fsync == FsyncMode::Interval && wal.fsync_interval.0.is_zero() {
             p.push("storage.wal.fsync_interval: must be positive".into());
         }
+        if self.storage.block_range.0 < Duration::from_secs(1) {
+            p.push("storage.block_range: must be at least 1s".into());
+        }
+        if self.storage.maintenance_interval.0.is_zero() {
+            p.push("storage.maintenance_interval: must be positive".into());
+        }
         if wal.segment_size_bytes < 1 << 20 {
             p.push("storage.wal.segment_size_bytes: must be at least 1 MiB".into());
         }
@@ -391,8 +420,20 @@ impl Config {
                     }
                 },
             },
+            block_range_ms: ms(self.storage.block_range.0),
+            compaction_ranges_ms: vec![
+                ms(self.storage.block_range.0) * 6,
+                ms(self.storage.block_range.0) * 24,
+            ],
+            retention_ms: ms(self.storage.retention.0),
+            retention_bytes: self.storage.retention_size_bytes,
+            ..sightline_tsdb::Options::default()
         }
     }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Environment values are YAML scalars, so `SIGHTLINE_INGEST__MAX_BODY_BYTES=1000`

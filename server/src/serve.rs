@@ -38,6 +38,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("opening the metrics store")?
         .context("opening the metrics store")?;
     let tsdb = Arc::new(tsdb);
+    let maintenance =
+        sightline_tsdb::spawn_maintenance(&tsdb, config.storage.maintenance_interval.0);
 
     let addr = config.listen_addr();
     let listener = tokio::net::TcpListener::bind(addr)
@@ -69,10 +71,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("serving HTTP")?;
 
     tracing::info!("shutting down: flushing the WAL");
-    tokio::task::spawn_blocking(move || tsdb.close())
-        .await
-        .context("closing the metrics store")?
-        .context("closing the metrics store")?;
+    tokio::task::spawn_blocking(move || {
+        // Lets a block write in progress finish first.
+        maintenance.stop();
+        tsdb.close()
+    })
+    .await
+    .context("closing the metrics store")?
+    .context("closing the metrics store")?;
     tracing::info!("shutdown complete");
     Ok(())
 }

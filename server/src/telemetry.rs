@@ -96,6 +96,7 @@ pub fn render(ingest: &IngestStats, tsdb: &Tsdb, start_time_secs: f64) -> String
         ("invalid_labels", load(&ingest.rejected_invalid)),
         ("out_of_order", load(&head.out_of_order)),
         ("duplicate", load(&head.duplicate)),
+        ("out_of_bounds", load(&head.out_of_bounds)),
     ] {
         let _ = writeln!(
             out,
@@ -131,10 +132,14 @@ pub fn render(ingest: &IngestStats, tsdb: &Tsdb, start_time_secs: f64) -> String
         "Distinct label names and values interned in the head.",
         tsdb.head().symbol_count() as f64,
     );
-    let (min_t, max_t) = (
-        head.min_t.load(Ordering::Relaxed),
-        head.max_t.load(Ordering::Relaxed),
+    metric(
+        &mut out,
+        "sightline_tsdb_head_series_removed_total",
+        "counter",
+        "Series dropped from the head after their samples moved to blocks.",
+        load(&head.series_removed),
     );
+    let (min_t, max_t) = (tsdb.head().min_time(), tsdb.head().max_time());
     if min_t <= max_t {
         metric(
             &mut out,
@@ -151,6 +156,96 @@ pub fn render(ingest: &IngestStats, tsdb: &Tsdb, start_time_secs: f64) -> String
             max_t as f64 / 1000.0,
         );
     }
+
+    let blocks = tsdb.blocks();
+    let c = tsdb.counters();
+    metric(
+        &mut out,
+        "sightline_tsdb_blocks_loaded",
+        "gauge",
+        "Persisted blocks open for queries.",
+        blocks.len() as f64,
+    );
+    metric(
+        &mut out,
+        "sightline_tsdb_storage_blocks_bytes",
+        "gauge",
+        "Bytes of all persisted blocks.",
+        tsdb.block_bytes() as f64,
+    );
+    metric(
+        &mut out,
+        "sightline_tsdb_wal_storage_size_bytes",
+        "gauge",
+        "Bytes of the WAL directory (segments and checkpoint).",
+        tsdb.wal_bytes() as f64,
+    );
+    if let Some(oldest) = blocks.iter().map(|b| b.meta().min_time).min() {
+        metric(
+            &mut out,
+            "sightline_tsdb_lowest_timestamp_seconds",
+            "gauge",
+            "Start of the oldest persisted block.",
+            oldest as f64 / 1000.0,
+        );
+    }
+    metric(
+        &mut out,
+        "sightline_tsdb_head_blocks_written_total",
+        "counter",
+        "Blocks cut from the head.",
+        load(&c.head_blocks_written),
+    );
+    metric(
+        &mut out,
+        "sightline_tsdb_compactions_total",
+        "counter",
+        "Block compactions completed.",
+        load(&c.compactions),
+    );
+    metric(
+        &mut out,
+        "sightline_tsdb_compactions_failed_total",
+        "counter",
+        "Block compactions that failed (retried on the next pass).",
+        load(&c.compaction_failures),
+    );
+    metric(
+        &mut out,
+        "sightline_tsdb_wal_checkpoints_total",
+        "counter",
+        "WAL checkpoints written after head truncation.",
+        load(&c.checkpoints),
+    );
+    family(
+        &mut out,
+        "sightline_tsdb_retention_deleted_blocks_total",
+        "counter",
+        "Blocks deleted by retention, by limit.",
+    );
+    for (reason, v) in [
+        ("time", load(&c.retention_deleted_time)),
+        ("size", load(&c.retention_deleted_size)),
+    ] {
+        let _ = writeln!(
+            out,
+            "sightline_tsdb_retention_deleted_blocks_total{{reason=\"{reason}\"}} {v}"
+        );
+    }
+    metric(
+        &mut out,
+        "sightline_tsdb_retention_limit_seconds",
+        "gauge",
+        "Configured retention age (0: none).",
+        tsdb.options().retention_ms as f64 / 1000.0,
+    );
+    metric(
+        &mut out,
+        "sightline_tsdb_retention_limit_bytes",
+        "gauge",
+        "Configured size budget for blocks and WAL (0: none).",
+        tsdb.options().retention_bytes as f64,
+    );
 
     let wal = tsdb.wal().stats();
     metric(

@@ -106,6 +106,15 @@ impl<'a> Appender<'a> {
         }
         let mut resolved: Vec<(Arc<MemSeries>, Range<usize>)> = Vec::with_capacity(entries.len());
         for (entry, range) in entries {
+            let entry = match entry {
+                // Dropped from the head since it was looked up: resolve it
+                // again, which recreates it under a fresh ref.
+                Entry::Known(s) if s.lock().removed => {
+                    let labels = head.labels_of_series(&s);
+                    Entry::New(labels, s.hash)
+                }
+                other => other,
+            };
             let series = match entry {
                 Entry::Known(s) => s,
                 Entry::New(labels, hash) => {

@@ -1,22 +1,72 @@
 //! The store as a whole: WAL plus head, opened from and closed to a directory.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use sightline_model::{Labels, Sample};
+use sightline_model::{Labels, Matcher, Sample};
 
 use crate::appender::Appender;
+use crate::block::{Block, BlockMeta, WriteOptions};
 use crate::head::{Head, Tally};
+use crate::merge::merge_series_sets;
+use crate::querier::{SeriesSet, TimeRange};
+use crate::store::{BlockStore, LocalStore};
 use crate::wal::record::Record;
 use crate::wal::{FsyncPolicy, ReplayReport, Wal, WalOptions};
 use crate::{Querier, Rejection, Result, SeriesRef};
 
+pub(crate) const HOUR_MS: i64 = 3_600_000;
+
 /// Store settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub wal: WalOptions,
+    /// Span of a block cut from the head; a block is cut once the head
+    /// spans 1.5× this, as Prometheus does.
+    pub block_range_ms: i64,
+    /// Spans blocks are compacted into, after `block_range_ms`.
+    pub compaction_ranges_ms: Vec<i64>,
+    /// Blocks whose data is entirely older than this (behind the newest
+    /// sample) are deleted; 0 keeps everything.
+    pub retention_ms: i64,
+    /// The oldest blocks are deleted while blocks and WAL together exceed
+    /// this many bytes; 0 means no budget.
+    pub retention_bytes: u64,
+    pub block_write: WriteOptions,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            wal: WalOptions::default(),
+            block_range_ms: 2 * HOUR_MS,
+            compaction_ranges_ms: vec![12 * HOUR_MS, 48 * HOUR_MS],
+            retention_ms: 15 * 24 * HOUR_MS,
+            retention_bytes: 0,
+            block_write: WriteOptions::default(),
+        }
+    }
+}
+
+/// Counters of the block lifecycle, exposed on `/metrics`.
+#[derive(Debug, Default)]
+pub struct BlockCounters {
+    pub head_blocks_written: AtomicU64,
+    pub compactions: AtomicU64,
+    pub compaction_failures: AtomicU64,
+    pub retention_deleted_time: AtomicU64,
+    pub retention_deleted_size: AtomicU64,
+    pub checkpoints: AtomicU64,
+}
+
+/// What one [`Tsdb::maintain`] pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    pub blocks_written: usize,
+    pub compactions: usize,
+    pub deleted: usize,
 }
 
 /// The outcome of one [`Tsdb::append`].
@@ -58,14 +108,29 @@ pub struct Tsdb {
     unlogged: Mutex<Vec<SeriesRef>>,
     replay: ReplayReport,
     syncer: Option<IntervalSyncer>,
+    options: Options,
+    store: Arc<dyn BlockStore>,
+    /// Open blocks by ascending `min_time`; replaced whole on change so a
+    /// query holds a consistent snapshot.
+    blocks: RwLock<Arc<Vec<Arc<Block>>>>,
+    /// Serialises block cutting, compaction and retention.
+    maintenance: Mutex<()>,
+    counters: BlockCounters,
 }
 
 impl Tsdb {
     /// Opens (or creates) the store in `dir`, replaying its WAL.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
+        let store: Arc<dyn BlockStore> = Arc::new(LocalStore::open(dir.join("blocks"))?);
+        let blocks = open_blocks(&store)?;
         let head = Head::default();
+        if let Some(end) = blocks.iter().map(|b| b.meta().max_time).max() {
+            head.set_min_valid(end);
+        }
+        let min_valid = head.min_valid();
         let mut unknown_refs = 0u64;
+        let mut before_blocks = 0u64;
         let started = std::time::Instant::now();
         let (wal, replay) = Wal::open(dir.join("wal"), options.wal.clone(), |record| {
             match record {
@@ -76,12 +141,33 @@ impl Tsdb {
                 }
                 Record::Samples(samples) => {
                     // Only accepted samples are logged, so none is refused
-                    // again; the tally still counts what was replayed.
+                    // again, except those a block already holds (written
+                    // before a crash cut the WAL short of its checkpoint).
                     let mut tally = Tally::default();
                     for s in samples {
+                        if s.sample.timestamp_ms < min_valid {
+                            before_blocks += 1;
+                            continue;
+                        }
                         match head.by_id(s.series) {
                             Some(series) => {
                                 head.append(&series, &[s.sample], &mut tally, |_, _| {});
+                            }
+                            None => unknown_refs += 1,
+                        }
+                    }
+                    head.record(&tally);
+                }
+                Record::Chunks(chunks) => {
+                    let mut tally = Tally::default();
+                    for (id, chunk) in chunks {
+                        match head.by_id(id) {
+                            Some(series) => {
+                                tally.appended += u64::from(chunk.count());
+                                tally.chunks += 1;
+                                tally.min_t = tally.min_t.min(chunk.min_t().max(min_valid));
+                                tally.max_t = tally.max_t.max(chunk.max_t());
+                                series.lock().restore(chunk);
                             }
                             None => unknown_refs += 1,
                         }
@@ -96,7 +182,14 @@ impl Tsdb {
                 "WAL samples referenced series with no definition; they were skipped"
             );
         }
+        if before_blocks > 0 {
+            tracing::info!(
+                samples = before_blocks,
+                "skipped WAL samples already persisted in blocks"
+            );
+        }
         tracing::info!(
+            blocks = blocks.len(),
             records = replay.records,
             segments = replay.segments,
             series = head.stats().series.load(Ordering::Relaxed),
@@ -115,7 +208,46 @@ impl Tsdb {
             unlogged: Mutex::new(Vec::new()),
             replay,
             syncer,
+            options,
+            store,
+            blocks: RwLock::new(Arc::new(blocks)),
+            maintenance: Mutex::new(()),
+            counters: BlockCounters::default(),
         })
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    pub fn store(&self) -> &Arc<dyn BlockStore> {
+        &self.store
+    }
+
+    pub fn counters(&self) -> &BlockCounters {
+        &self.counters
+    }
+
+    /// The open blocks, oldest first.
+    pub fn blocks(&self) -> Arc<Vec<Arc<Block>>> {
+        Arc::clone(&self.blocks.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Metas of the open blocks, oldest first.
+    pub fn block_metas(&self) -> Vec<BlockMeta> {
+        self.blocks().iter().map(|b| b.meta().clone()).collect()
+    }
+
+    pub(crate) fn set_blocks(&self, update: impl FnOnce(&mut Vec<Arc<Block>>)) {
+        let mut guard = self.blocks.write().unwrap_or_else(|p| p.into_inner());
+        let mut next: Vec<Arc<Block>> = guard.as_ref().clone();
+        update(&mut next);
+        next.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+        *guard = Arc::new(next);
+    }
+
+    pub(crate) fn lock_maintenance(&self) -> std::sync::MutexGuard<'_, ()> {
+        lock(&self.maintenance)
     }
 
     pub fn dir(&self) -> &Path {
@@ -135,9 +267,22 @@ impl Tsdb {
         &self.wal
     }
 
-    /// Read access over everything stored.
+    /// Read access over everything stored: blocks and head, merged.
     pub fn querier(&self) -> &dyn Querier {
-        &self.head
+        self
+    }
+
+    /// The sources a query over `range` reads: overlapping blocks, oldest
+    /// first, then the head from where the blocks end.
+    fn sources(&self, range: TimeRange) -> (Vec<Arc<Block>>, Option<TimeRange>) {
+        let blocks = self
+            .blocks()
+            .iter()
+            .filter(|b| b.meta().min_time <= range.end_ms && b.meta().max_time > range.start_ms)
+            .cloned()
+            .collect();
+        let head = TimeRange::new(range.start_ms.max(self.head.min_valid()), range.end_ms);
+        (blocks, (head.start_ms <= head.end_ms).then_some(head))
     }
 
     /// Starts a batch; see [`Appender`].
@@ -207,6 +352,83 @@ impl IntervalSyncer {
         self.thread.thread().unpark();
         let _ = self.thread.join();
     }
+}
+
+impl Querier for Tsdb {
+    fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<SeriesSet> {
+        let (blocks, head) = self.sources(range);
+        let mut sets = Vec::with_capacity(blocks.len() + 1);
+        for b in &blocks {
+            sets.push(b.select(matchers, range)?);
+        }
+        if let Some(h) = head {
+            sets.push(self.head.select(matchers, h)?);
+        }
+        Ok(merge_series_sets(sets))
+    }
+
+    fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<String>> {
+        let (blocks, head) = self.sources(range);
+        let mut out = std::collections::BTreeSet::new();
+        for b in &blocks {
+            out.extend(b.label_names(matchers, range)?);
+        }
+        if let Some(h) = head {
+            // The head drops series with nothing left after truncation, so its
+            // whole index is what "all time" means there.
+            let h = if range == TimeRange::ALL { range } else { h };
+            out.extend(self.head.label_names(matchers, h)?);
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<Vec<String>> {
+        let (blocks, head) = self.sources(range);
+        let mut out = std::collections::BTreeSet::new();
+        for b in &blocks {
+            out.extend(b.label_values(name, matchers, range)?);
+        }
+        if let Some(h) = head {
+            // The head drops series with nothing left after truncation, so its
+            // whole index is what "all time" means there.
+            let h = if range == TimeRange::ALL { range } else { h };
+            out.extend(self.head.label_values(name, matchers, h)?);
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+/// Opens every published block, first deleting those a later compaction
+/// replaced (a crash can leave them behind between publishing the result
+/// and deleting its sources).
+fn open_blocks(store: &Arc<dyn BlockStore>) -> Result<Vec<Arc<Block>>> {
+    let mut blocks = Vec::new();
+    for id in store.list()? {
+        blocks.push(Arc::new(Block::open(store, &id)?));
+    }
+    let replaced: std::collections::HashSet<String> = blocks
+        .iter()
+        .flat_map(|b| b.meta().compaction.sources.iter().cloned())
+        .collect();
+    let mut live = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        if replaced.contains(b.id()) {
+            tracing::info!(
+                block = b.id(),
+                "deleting a block already compacted into another"
+            );
+            store.delete(b.id())?;
+        } else {
+            live.push(b);
+        }
+    }
+    live.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+    Ok(live)
 }
 
 #[cfg(test)]

@@ -35,16 +35,22 @@
 //! ```
 
 mod appender;
+pub mod block;
 pub mod chunk;
 mod db;
 mod error;
 pub mod head;
+mod maintain;
+mod merge;
 mod querier;
+pub mod store;
 pub mod wal;
 
 pub use appender::Appender;
-pub use db::{AppendReport, Options, RejectedSample, Tsdb};
+pub use db::{AppendReport, BlockCounters, MaintenanceReport, Options, RejectedSample, Tsdb};
 pub use error::{Error, Result};
+pub use maintain::{spawn_maintenance, MaintenanceHandle};
+pub use merge::{merge_series_sets, MergeSamples};
 pub use querier::{Querier, SampleIter, Series, SeriesSet, TimeRange};
 
 /// A series' identity inside the store: assigned on first sight, recorded in
@@ -59,4 +65,7 @@ pub enum Rejection {
     OutOfOrder,
     #[error("duplicate sample for timestamp")]
     Duplicate,
+    /// Older than the newest persisted block: the head no longer covers it.
+    #[error("out of bounds")]
+    OutOfBounds,
 }

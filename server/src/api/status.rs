@@ -75,8 +75,8 @@ pub async fn tsdb(State(state): State<AppState>) -> Response {
             (
                 s.series.load(Ordering::Relaxed),
                 s.chunks.load(Ordering::Relaxed),
-                s.min_t.load(Ordering::Relaxed),
-                s.max_t.load(Ordering::Relaxed),
+                head.min_time(),
+                head.max_time(),
             ),
             head.cardinality(10),
         )

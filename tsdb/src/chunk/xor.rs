@@ -10,7 +10,7 @@ use super::bits::{BitReader, BitWriter};
 const NO_WINDOW: u8 = 0xff;
 
 /// A sealed chunk: immutable bytes plus the facts needed to skip it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XorChunk {
     bytes: Arc<[u8]>,
     count: u16,
@@ -38,6 +38,38 @@ impl XorChunk {
 
     pub fn iter(&self) -> XorIter {
         XorIter::new(Arc::clone(&self.bytes), self.count)
+    }
+
+    /// The encoded bits, as persisted in checkpoints and blocks.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Rebuilds a chunk from persisted parts. The parts come from our own
+    /// checksummed or Parquet files; corrupt bytes decode to fewer samples,
+    /// never a panic.
+    pub fn from_parts(bytes: impl Into<Arc<[u8]>>, count: u16, min_t: i64, max_t: i64) -> Self {
+        Self {
+            bytes: bytes.into(),
+            count,
+            min_t,
+            max_t,
+        }
+    }
+
+    /// Encodes samples (in timestamp order) into chunks of at most
+    /// [`super::MAX_SAMPLES_PER_CHUNK`] samples.
+    pub fn encode_all(samples: impl IntoIterator<Item = Sample>) -> Vec<XorChunk> {
+        let mut out = Vec::new();
+        let mut app = XorAppender::default();
+        for s in samples {
+            if app.count() >= super::MAX_SAMPLES_PER_CHUNK {
+                out.extend(std::mem::take(&mut app).seal());
+            }
+            app.append(s.timestamp_ms, s.value);
+        }
+        out.extend(app.seal());
+        out
     }
 }
 

@@ -139,6 +139,7 @@ fn interval_fsync_policy() {
             fsync: FsyncPolicy::Interval(Duration::from_millis(10)),
             ..WalOptions::default()
         },
+        ..Options::default()
     };
     {
         let db = Tsdb::open(dir.path(), opts.clone()).unwrap();

@@ -21,7 +21,7 @@ use sightline_model::{Label, Labels, Matcher};
 
 use crate::querier::{Querier, Series, SeriesSet, TimeRange};
 use crate::{Rejection, Result, SeriesRef};
-pub(crate) use series::{Appended, MemSeries};
+pub(crate) use series::{samples_in, Appended, MemSeries};
 use symbols::{Sym, SymbolTable};
 
 const SHARDS: usize = 64;
@@ -34,6 +34,8 @@ pub struct HeadStats {
     pub samples_appended: AtomicU64,
     pub out_of_order: AtomicU64,
     pub duplicate: AtomicU64,
+    pub out_of_bounds: AtomicU64,
+    pub series_removed: AtomicU64,
     pub min_t: AtomicI64,
     pub max_t: AtomicI64,
 }
@@ -46,6 +48,8 @@ impl Default for HeadStats {
             samples_appended: AtomicU64::new(0),
             out_of_order: AtomicU64::new(0),
             duplicate: AtomicU64::new(0),
+            out_of_bounds: AtomicU64::new(0),
+            series_removed: AtomicU64::new(0),
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
         }
@@ -74,6 +78,7 @@ pub(crate) struct Tally {
     pub chunks: u64,
     pub out_of_order: u64,
     pub duplicate: u64,
+    pub out_of_bounds: u64,
     pub min_t: i64,
     pub max_t: i64,
 }
@@ -85,6 +90,7 @@ impl Default for Tally {
             chunks: 0,
             out_of_order: 0,
             duplicate: 0,
+            out_of_bounds: 0,
             min_t: i64::MAX,
             max_t: i64::MIN,
         }
@@ -127,6 +133,9 @@ pub struct Head {
     by_id: RwLock<SeriesTable>,
     postings: RwLock<Postings>,
     next_id: AtomicU64,
+    /// Samples before this time belong to persisted blocks: the head refuses
+    /// them as out of bounds and queries of the head start here.
+    min_valid: AtomicI64,
     stats: HeadStats,
 }
 
@@ -140,6 +149,7 @@ impl Default for Head {
             by_id: RwLock::default(),
             postings: RwLock::default(),
             next_id: AtomicU64::new(1),
+            min_valid: AtomicI64::new(i64::MIN),
             stats: HeadStats::default(),
         }
     }
@@ -207,6 +217,99 @@ impl Head {
             list.truncate(top);
         }
         out
+    }
+
+    /// Start of the time the head is responsible for; see [`Head::truncate`].
+    pub fn min_valid(&self) -> i64 {
+        self.min_valid.load(Ordering::Relaxed)
+    }
+
+    /// Lowest timestamp the head holds for queries: its first sample, or the
+    /// truncation point if that is later.
+    pub fn min_time(&self) -> i64 {
+        self.stats
+            .min_t
+            .load(Ordering::Relaxed)
+            .max(self.min_valid())
+    }
+
+    pub fn max_time(&self) -> i64 {
+        self.stats.max_t.load(Ordering::Relaxed)
+    }
+
+    /// Raises the truncation point without dropping anything, as on open
+    /// when blocks already cover the time before `t`.
+    pub(crate) fn set_min_valid(&self, t: i64) {
+        self.min_valid.fetch_max(t, Ordering::Relaxed);
+    }
+
+    /// Every series, by ascending ref.
+    pub(crate) fn all_series(&self) -> Vec<Arc<MemSeries>> {
+        read(&self.by_id).0.iter().flatten().cloned().collect()
+    }
+
+    /// Forgets the samples before `before`, now persisted in a block: chunks
+    /// that end before it are dropped, and series left without samples are
+    /// removed from the maps and the index. Returns the number of series
+    /// removed. The caller holds the WAL lock, so no append is in flight;
+    /// a writer that resolved a removed series earlier sees `removed` and
+    /// resolves it again.
+    pub(crate) fn truncate(&self, before: i64) -> usize {
+        self.set_min_valid(before);
+        let mut dead = Vec::new();
+        let mut chunks_dropped = 0u64;
+        for series in self.all_series() {
+            let mut st = series.lock();
+            chunks_dropped += st.truncate(before) as u64;
+            if st.is_empty() {
+                st.removed = true;
+                dead.push(Arc::clone(&series));
+            }
+        }
+        if dead.is_empty() {
+            return 0;
+        }
+        {
+            let mut by_id = write(&self.by_id);
+            for s in &dead {
+                if let Some(slot) = by_id.0.get_mut(s.id.0 as usize) {
+                    if slot.as_ref().is_some_and(|x| Arc::ptr_eq(x, s)) {
+                        *slot = None;
+                    }
+                }
+            }
+        }
+        for s in &dead {
+            let mut shard = write(&self.shards[shard_of(s.hash)]);
+            if shard
+                .by_hash
+                .get(&s.hash)
+                .is_some_and(|x| Arc::ptr_eq(x, s))
+            {
+                shard.by_hash.remove(&s.hash);
+                // Promote a colliding series to the map slot.
+                if let Some(pos) = shard.collisions.iter().position(|c| c.hash == s.hash) {
+                    let c = shard.collisions.swap_remove(pos);
+                    shard.by_hash.insert(c.hash, c);
+                }
+            } else {
+                shard.collisions.retain(|x| !Arc::ptr_eq(x, s));
+            }
+        }
+        let pairs: Vec<(SeriesRef, postings::SymPairs)> =
+            dead.iter().map(|s| (s.id, s.labels.clone())).collect();
+        write(&self.postings).remove(&pairs);
+        let n = dead.len();
+        self.stats.series.fetch_sub(n as u64, Ordering::Relaxed);
+        self.stats
+            .series_removed
+            .fetch_add(n as u64, Ordering::Relaxed);
+        self.stats.chunks.fetch_sub(
+            chunks_dropped.min(self.stats.chunks.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        self.stats.min_t.fetch_max(before, Ordering::Relaxed);
+        n
     }
 
     /// Distinct interned label names and values.
@@ -303,7 +406,13 @@ impl Head {
         mut each: impl FnMut(&sightline_model::Sample, Result<bool, Rejection>),
     ) {
         let mut state = series.lock();
+        let min_valid = self.min_valid();
         for s in samples {
+            if s.timestamp_ms < min_valid {
+                tally.out_of_bounds += 1;
+                each(s, Err(Rejection::OutOfBounds));
+                continue;
+            }
             let outcome = match state.append(s.timestamp_ms, s.value) {
                 Ok(Appended::Stored { new_chunk }) => {
                     tally.chunks += u64::from(new_chunk);
@@ -317,6 +426,7 @@ impl Head {
                     match r {
                         Rejection::OutOfOrder => tally.out_of_order += 1,
                         Rejection::Duplicate => tally.duplicate += 1,
+                        Rejection::OutOfBounds => tally.out_of_bounds += 1,
                     }
                     Err(r)
                 }
@@ -334,6 +444,8 @@ impl Head {
         st.out_of_order
             .fetch_add(tally.out_of_order, Ordering::Relaxed);
         st.duplicate.fetch_add(tally.duplicate, Ordering::Relaxed);
+        st.out_of_bounds
+            .fetch_add(tally.out_of_bounds, Ordering::Relaxed);
         if tally.appended > 0 {
             st.min_t.fetch_min(tally.min_t, Ordering::Relaxed);
             st.max_t.fetch_max(tally.max_t, Ordering::Relaxed);

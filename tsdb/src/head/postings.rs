@@ -5,6 +5,9 @@ use foldhash::HashMap;
 use super::symbols::Sym;
 use crate::SeriesRef;
 
+/// A series' interned label pairs.
+pub type SymPairs = Box<[(Sym, Sym)]>;
+
 #[derive(Debug, Default)]
 pub struct Postings {
     by_label: HashMap<Sym, HashMap<Sym, Vec<SeriesRef>>>,
@@ -19,6 +22,31 @@ impl Postings {
                 self.by_label.entry(n).or_default().entry(v).or_default(),
                 id,
             );
+        }
+    }
+
+    /// Removes a set of series (sorted refs) with their labels.
+    pub fn remove(&mut self, dead: &[(SeriesRef, SymPairs)]) {
+        let mut ids: Vec<SeriesRef> = dead.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        self.all.retain(|id| ids.binary_search(id).is_err());
+        for (id, labels) in dead {
+            for &(n, v) in labels.iter() {
+                let Some(values) = self.by_label.get_mut(&n) else {
+                    continue;
+                };
+                if let Some(list) = values.get_mut(&v) {
+                    if let Ok(pos) = list.binary_search(id) {
+                        list.remove(pos);
+                    }
+                    if list.is_empty() {
+                        values.remove(&v);
+                    }
+                }
+                if values.is_empty() {
+                    self.by_label.remove(&n);
+                }
+            }
         }
     }
 

@@ -24,6 +24,9 @@ pub struct SeriesState {
     min_t: i64,
     max_t: i64,
     last_bits: u64,
+    /// Set when garbage collection dropped the series from the head's maps;
+    /// a writer still holding it must resolve the series again.
+    pub removed: bool,
 }
 
 /// What happened to one appended sample.
@@ -48,6 +51,7 @@ impl MemSeries {
                 min_t: i64::MAX,
                 max_t: i64::MIN,
                 last_bits: 0,
+                removed: false,
             }),
         }
     }
@@ -64,7 +68,7 @@ impl SeriesState {
     /// timestamp with the same value is ignored, with another value rejected.
     pub fn append(&mut self, t: i64, v: f64) -> Result<Appended, Rejection> {
         let bits = v.to_bits();
-        if !self.open.is_empty() || !self.sealed.is_empty() {
+        if self.max_t != i64::MIN {
             if t < self.max_t {
                 return Err(Rejection::OutOfOrder);
             }
@@ -87,6 +91,52 @@ impl SeriesState {
         self.max_t = t;
         self.last_bits = bits;
         Ok(Appended::Stored { new_chunk })
+    }
+
+    /// Puts back a chunk read from a checkpoint. Chunks arrive in time order
+    /// and before any sample logged after the checkpoint.
+    pub fn restore(&mut self, chunk: XorChunk) {
+        if chunk.count() == 0 || (self.has_data() && chunk.min_t() <= self.max_t) {
+            return;
+        }
+        if let Some(last) = chunk.iter().last() {
+            self.last_bits = last.value.to_bits();
+        }
+        if let Some(open) = std::mem::take(&mut self.open).seal() {
+            self.sealed.push(open);
+        }
+        self.min_t = self.min_t.min(chunk.min_t());
+        self.max_t = chunk.max_t();
+        self.sealed.push(chunk);
+    }
+
+    fn has_data(&self) -> bool {
+        !self.open.is_empty() || !self.sealed.is_empty()
+    }
+
+    /// Drops the chunks that end before `before`; returns how many. The
+    /// ordering state (last timestamp and value) is kept, so a resend of
+    /// an old sample is still judged as before.
+    pub fn truncate(&mut self, before: i64) -> usize {
+        let n = self.sealed.len();
+        self.sealed.retain(|c| c.max_t() >= before);
+        let mut dropped = n - self.sealed.len();
+        if !self.open.is_empty() && self.open.max_t() < before {
+            self.open = XorAppender::default();
+            dropped += 1;
+        }
+        self.min_t = self
+            .sealed
+            .first()
+            .map(XorChunk::min_t)
+            .or_else(|| (!self.open.is_empty()).then(|| self.open.min_t()))
+            .unwrap_or(i64::MAX);
+        dropped
+    }
+
+    /// True when the series holds no sample.
+    pub fn is_empty(&self) -> bool {
+        !self.has_data()
     }
 
     pub fn overlaps(&self, mint: i64, maxt: i64) -> bool {

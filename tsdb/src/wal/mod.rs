@@ -109,10 +109,26 @@ impl Wal {
         options: WalOptions,
         mut on_record: impl FnMut(Record),
     ) -> Result<(Self, ReplayReport)> {
+        Self::open_raw(dir, options, |payload| {
+            record::decode(payload)
+                .map(&mut on_record)
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    /// Like [`Wal::open`], for logs whose payloads are not metrics
+    /// [`Record`]s: each replayed payload goes to `on_payload`, which decodes
+    /// it and returns an error message if it cannot (replay then stops there,
+    /// as for any corrupt record).
+    pub fn open_raw(
+        dir: impl Into<PathBuf>,
+        options: WalOptions,
+        mut on_payload: impl FnMut(&[u8]) -> std::result::Result<(), String>,
+    ) -> Result<(Self, ReplayReport)> {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let stats = WalStats::default();
-        let report = replay(&dir, &mut on_record)?;
+        let report = replay(&dir, &mut on_payload)?;
         if report.corruption.is_some() {
             stats.replay_corruptions.fetch_add(1, Ordering::Relaxed);
         }
@@ -263,6 +279,13 @@ pub struct WalAppend<'a> {
 }
 
 impl WalAppend<'_> {
+    /// Closes the current segment and starts the next while appends are
+    /// held off; returns the number of the closed segment.
+    pub fn cut_segment(&mut self) -> Result<u64> {
+        self.wal.rotate(&mut self.w)?;
+        Ok(self.w.segment - 1)
+    }
+
     /// Adds a record payload to this append.
     pub fn log(&mut self, payload: &[u8]) {
         record::frame(&mut self.w.frames, payload);
@@ -367,7 +390,7 @@ fn remove(path: &Path) -> Result<()> {
 }
 
 /// Replays the newest checkpoint and the segments after it.
-fn replay(dir: &Path, on_record: &mut dyn FnMut(Record)) -> Result<ReplayReport> {
+fn replay(dir: &Path, on_record: &mut Decode<'_>) -> Result<ReplayReport> {
     let listing = list(dir)?;
     let mut report = ReplayReport::default();
     let start_after = listing.checkpoints.last().copied();
@@ -418,12 +441,15 @@ fn replay(dir: &Path, on_record: &mut dyn FnMut(Record)) -> Result<ReplayReport>
     Ok(report)
 }
 
+/// Decodes and applies one replayed payload, or says why it cannot.
+type Decode<'a> = dyn FnMut(&[u8]) -> std::result::Result<(), String> + 'a;
+
 /// Feeds every valid frame of `bytes` to `on_record`; on a bad frame returns
 /// its offset and what was wrong.
 fn read_frames(
     bytes: &[u8],
     report: &mut ReplayReport,
-    on_record: &mut dyn FnMut(Record),
+    on_record: &mut Decode<'_>,
 ) -> std::result::Result<(), (usize, String)> {
     let mut off = 0;
     while off < bytes.len() {
@@ -442,9 +468,8 @@ fn read_frames(
         if crc32fast::hash(payload) != crc {
             return Err((off, "checksum mismatch".into()));
         }
-        match record::decode(payload) {
-            Ok(r) => on_record(r),
-            Err(e) => return Err((off, format!("undecodable record: {e}"))),
+        if let Err(e) = on_record(payload) {
+            return Err((off, format!("undecodable record: {e}")));
         }
         report.records += 1;
         off = start + len;

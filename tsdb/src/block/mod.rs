@@ -1,0 +1,416 @@
+//! Immutable, time-bounded blocks of samples in Parquet.
+//!
+//! A block is a directory of four files:
+//!
+//! - `chunks.parquet`: one row per compressed chunk — `series` (u32),
+//!   `min_time`, `max_time` (ms), `count`, `data` (the Gorilla XOR bits, the
+//!   same encoding as the head's chunks). Rows are sorted by series then
+//!   time within each time slice, and each slice is its own row group(s):
+//!   row-group statistics on `min_time`/`max_time` skip slices by time, and
+//!   the page index on `series` lets a reader fetch only the pages holding
+//!   the selected series.
+//! - `series.parquet`: the series table, one row per label
+//!   (`series`, `name`, `value`). Series ids are assigned in label order.
+//! - `postings.parquet`: `(name, value, series)` sorted — the inverted index
+//!   a selector resolves against without reading any sample.
+//! - `meta.json`: time range (`max_time` exclusive), counts, bytes,
+//!   encodings, and compaction lineage.
+//!
+//! Why XOR chunks rather than a row per sample with Parquet's own encodings:
+//! measured in `docs/storage.md`.
+
+mod index;
+mod write;
+
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, UInt32Type};
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
+use parquet::arrow::ProjectionMask;
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::statistics::Statistics;
+use serde::{Deserialize, Serialize};
+use sightline_model::{Labels, Matcher};
+
+pub use index::BlockIndex;
+pub use write::{BlockBuilder, WriteOptions};
+
+use crate::chunk::XorChunk;
+use crate::querier::{Querier, Series, SeriesSet, TimeRange};
+use crate::store::{BlockStore, ParquetFile};
+use crate::{Error, Result};
+use write::parquet_err;
+
+pub const CHUNKS_FILE: &str = "chunks.parquet";
+pub const SERIES_FILE: &str = "series.parquet";
+pub const POSTINGS_FILE: &str = "postings.parquet";
+pub const META_FILE: &str = "meta.json";
+
+/// A block's `meta.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockMeta {
+    pub version: u32,
+    pub id: String,
+    /// First millisecond covered.
+    pub min_time: i64,
+    /// End of the covered range, exclusive.
+    pub max_time: i64,
+    pub stats: BlockStats,
+    pub compaction: Compaction,
+    pub encoding: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockStats {
+    pub series: u64,
+    pub samples: u64,
+    pub chunks: u64,
+    /// Bytes of all files, filled in once published.
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+/// Lineage: level 1 is cut from the head or imported; compaction produces
+/// level max(sources)+1 and lists its direct sources, so a crash between
+/// publishing the result and deleting the sources is repaired on open.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compaction {
+    pub level: u32,
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+fn chunks_schema() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(S.get_or_init(|| {
+        Arc::new(Schema::new(vec![
+            Field::new("series", DataType::UInt32, false),
+            Field::new("min_time", DataType::Int64, false),
+            Field::new("max_time", DataType::Int64, false),
+            Field::new("count", DataType::UInt32, false),
+            Field::new("data", DataType::Binary, false),
+        ]))
+    }))
+}
+
+fn series_schema() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(S.get_or_init(|| {
+        Arc::new(Schema::new(vec![
+            Field::new("series", DataType::UInt32, false),
+            Field::new("name", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, false),
+        ]))
+    }))
+}
+
+fn postings_schema() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(S.get_or_init(|| {
+        Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, false),
+            Field::new("series", DataType::UInt32, false),
+        ]))
+    }))
+}
+
+/// An open block: its meta, its index in memory, and the chunk file's
+/// Parquet metadata (with page index) ready for ranged reads.
+#[derive(Debug)]
+pub struct Block {
+    meta: BlockMeta,
+    index: BlockIndex,
+    chunks: ParquetFile,
+    chunks_meta: ArrowReaderMetadata,
+}
+
+impl Block {
+    pub fn open(store: &Arc<dyn BlockStore>, id: &str) -> Result<Self> {
+        let raw = store.read(id, META_FILE)?;
+        let mut meta: BlockMeta = serde_json::from_slice(&raw).map_err(|e| {
+            Error::InvalidArgument(format!("block {id}: unreadable {META_FILE}: {e}"))
+        })?;
+        meta.stats.bytes = store.size(id)?;
+        let index = BlockIndex::load(
+            ParquetFile(store.open(id, SERIES_FILE)?),
+            ParquetFile(store.open(id, POSTINGS_FILE)?),
+        )
+        .map_err(|e| parquet_err(format!("{id}/{SERIES_FILE}"), e))?;
+        let chunks = ParquetFile(store.open(id, CHUNKS_FILE)?);
+        let chunks_meta = ArrowReaderMetadata::load(
+            &chunks,
+            ArrowReaderOptions::new()
+                .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional),
+        )
+        .map_err(|e| parquet_err(format!("{id}/{CHUNKS_FILE}"), e))?;
+        Ok(Self {
+            meta,
+            index,
+            chunks,
+            chunks_meta,
+        })
+    }
+
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    pub fn id(&self) -> &str {
+        &self.meta.id
+    }
+
+    pub fn index(&self) -> &BlockIndex {
+        &self.index
+    }
+
+    fn overlaps(&self, range: TimeRange) -> bool {
+        self.meta.min_time <= range.end_ms && self.meta.max_time > range.start_ms
+    }
+
+    /// Chunks of the series `wanted` (ascending ids) overlapping `range`,
+    /// grouped per series in id order, read lazily row group by row group.
+    pub fn chunks(
+        &self,
+        wanted: Arc<[u32]>,
+        range: TimeRange,
+    ) -> Result<impl Iterator<Item = Result<(u32, Vec<XorChunk>)>> + Send + 'static> {
+        let md = self.chunks_meta.metadata();
+        let mut streams = Vec::new();
+        for rg in 0..md.num_row_groups() {
+            let group = md.row_group(rg);
+            let stat = |col: usize, min: bool| match group.column(col).statistics() {
+                Some(Statistics::Int64(s)) => if min { s.min_opt() } else { s.max_opt() }.copied(),
+                _ => None,
+            };
+            let (lo, hi) = (stat(1, true), stat(2, false));
+            if lo.is_some_and(|lo| lo > range.end_ms) || hi.is_some_and(|hi| hi < range.start_ms) {
+                continue;
+            }
+            let Some(selection) = self.page_selection(rg, &wanted) else {
+                continue;
+            };
+            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+                self.chunks.clone(),
+                self.chunks_meta.clone(),
+            )
+            .with_row_groups(vec![rg])
+            .with_row_selection(selection)
+            .with_batch_size(4096)
+            .with_projection(ProjectionMask::all())
+            .build()
+            .map_err(|e| parquet_err(CHUNKS_FILE, e))?;
+            streams.push(RowStream::new(reader, Arc::clone(&wanted), range));
+        }
+        Ok(MergeRowGroups { streams })
+    }
+
+    /// Pages of row group `rg` whose `series` range holds a wanted id, as a
+    /// row selection; `None` when no page does.
+    fn page_selection(&self, rg: usize, wanted: &[u32]) -> Option<RowSelection> {
+        let md = self.chunks_meta.metadata();
+        let rows = md.row_group(rg).num_rows() as usize;
+        let hit = |lo: u32, hi: u32| {
+            let i = wanted.partition_point(|&w| w < lo);
+            wanted.get(i).is_some_and(|&w| w <= hi)
+        };
+        let pages = md
+            .offset_index()
+            .and_then(|oi| oi.get(rg))
+            .and_then(|cols| cols.first());
+        let bounds = md
+            .column_index()
+            .and_then(|ci| ci.get(rg))
+            .and_then(|cols| cols.first());
+        let (Some(pages), Some(ColumnIndexMetaData::INT32(bounds))) = (pages, bounds) else {
+            return hit(0, u32::MAX).then(|| RowSelection::from(vec![RowSelector::select(rows)]));
+        };
+        let locs = pages.page_locations();
+        let mut selectors: Vec<RowSelector> = Vec::new();
+        let mut any = false;
+        for (p, loc) in locs.iter().enumerate() {
+            let start = loc.first_row_index as usize;
+            let end = locs.get(p + 1).map_or(rows, |n| n.first_row_index as usize);
+            let lo = bounds.min_value(p).map_or(0, |&v| v as u32);
+            let hi = bounds.max_value(p).map_or(u32::MAX, |&v| v as u32);
+            let take = hit(lo, hi);
+            any |= take;
+            let sel = if take {
+                RowSelector::select(end - start)
+            } else {
+                RowSelector::skip(end - start)
+            };
+            match selectors.last_mut() {
+                Some(last) if last.skip == sel.skip => last.row_count += sel.row_count,
+                _ => selectors.push(sel),
+            }
+        }
+        any.then(|| RowSelection::from(selectors))
+    }
+}
+
+/// Decoded chunk rows of one row group, filtered to wanted series and the
+/// time range, in (series, time) order.
+struct RowStream {
+    reader: ParquetRecordBatchReader,
+    batch: Option<RecordBatch>,
+    row: usize,
+    wanted: Arc<[u32]>,
+    range: TimeRange,
+    peeked: Option<(u32, XorChunk)>,
+    failed: bool,
+}
+
+impl RowStream {
+    fn new(reader: ParquetRecordBatchReader, wanted: Arc<[u32]>, range: TimeRange) -> Self {
+        Self {
+            reader,
+            batch: None,
+            row: 0,
+            wanted,
+            range,
+            peeked: None,
+            failed: false,
+        }
+    }
+
+    fn peek(&mut self) -> Result<Option<&(u32, XorChunk)>> {
+        if self.peeked.is_none() {
+            self.peeked = self.next_row()?;
+        }
+        Ok(self.peeked.as_ref())
+    }
+
+    fn next_row(&mut self) -> Result<Option<(u32, XorChunk)>> {
+        loop {
+            if self.failed {
+                return Ok(None);
+            }
+            let batch = match &self.batch {
+                Some(b) if self.row < b.num_rows() => b,
+                _ => match self.reader.next() {
+                    Some(Ok(b)) => {
+                        self.batch = Some(b);
+                        self.row = 0;
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        self.failed = true;
+                        return Err(Error::io(CHUNKS_FILE, std::io::Error::other(e)));
+                    }
+                    None => return Ok(None),
+                },
+            };
+            let i = self.row;
+            self.row += 1;
+            let series = batch.column(0).as_primitive::<UInt32Type>().value(i);
+            if self.wanted.binary_search(&series).is_err() {
+                continue;
+            }
+            let min_t = batch.column(1).as_primitive::<Int64Type>().value(i);
+            let max_t = batch.column(2).as_primitive::<Int64Type>().value(i);
+            if min_t > self.range.end_ms || max_t < self.range.start_ms {
+                continue;
+            }
+            let count = batch.column(3).as_primitive::<UInt32Type>().value(i);
+            let data = batch.column(4).as_binary::<i32>().value(i);
+            let chunk = XorChunk::from_parts(
+                data.to_vec(),
+                count.min(u32::from(u16::MAX)) as u16,
+                min_t,
+                max_t,
+            );
+            return Ok(Some((series, chunk)));
+        }
+    }
+}
+
+/// Merges the per-row-group streams (time slices) by series: each series'
+/// chunks come out in slice order, which is time order.
+struct MergeRowGroups {
+    streams: Vec<RowStream>,
+}
+
+impl Iterator for MergeRowGroups {
+    type Item = Result<(u32, Vec<XorChunk>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut min: Option<u32> = None;
+        for s in &mut self.streams {
+            match s.peek() {
+                Ok(Some((id, _))) => min = Some(min.map_or(*id, |m: u32| m.min(*id))),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let id = min?;
+        let mut chunks = Vec::new();
+        for s in &mut self.streams {
+            loop {
+                match s.peek() {
+                    Ok(Some((sid, _))) if *sid == id => {
+                        if let Some((_, c)) = s.peeked.take() {
+                            chunks.push(c);
+                        }
+                    }
+                    Ok(_) => break,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+        }
+        Some(Ok((id, chunks)))
+    }
+}
+
+impl Querier for Block {
+    fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<SeriesSet> {
+        if !self.overlaps(range) {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let ids: Arc<[u32]> = self.index.select(matchers).into();
+        if ids.is_empty() {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let labels: Vec<Labels> = ids.iter().map(|&i| self.index.labels(i)).collect();
+        let positions = Arc::clone(&ids);
+        let chunks = self.chunks(ids, range)?;
+        let (mint, maxt) = (range.start_ms, range.end_ms);
+        Ok(Box::new(chunks.map(move |r| {
+            let (id, chunks) = r?;
+            let labels = positions
+                .binary_search(&id)
+                .ok()
+                .and_then(|i| labels.get(i).cloned())
+                .unwrap_or_default();
+            Ok(Series {
+                labels,
+                samples: Box::new(crate::head::samples_in(chunks, mint, maxt)),
+            })
+        })))
+    }
+
+    fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<String>> {
+        if !self.overlaps(range) {
+            return Ok(Vec::new());
+        }
+        Ok(self.index.label_names(matchers))
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<Vec<String>> {
+        if !self.overlaps(range) {
+            return Ok(Vec::new());
+        }
+        Ok(self.index.label_values(name, matchers))
+    }
+}
