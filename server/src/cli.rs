@@ -19,6 +19,30 @@ pub struct Cli {
 pub enum Command {
     /// Run the server. With no flags: data in ./data, API on 127.0.0.1:9700.
     Serve(ServeArgs),
+    /// Backfill historical data straight into blocks.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// An OpenMetrics text file with a timestamp on every sample (as for
+    /// `promtool tsdb create-blocks-from openmetrics`), ending in `# EOF`.
+    /// A running server picks the new blocks up at its next maintenance pass.
+    Openmetrics(ImportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The file to read.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Data directory of the server the blocks are for.
+    #[arg(long, value_name = "DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Span of each block written, aligned to multiples of it.
+    #[arg(long, value_name = "DURATION", default_value = "2h")]
+    pub block_range: String,
 }
 
 #[derive(Debug, clap::Args)]

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod import;
 mod serve;
 pub mod telemetry;
 

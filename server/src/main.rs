@@ -3,12 +3,40 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sightline_server::cli::{Cli, Command};
+use sightline_server::cli::{Cli, Command, ImportCommand};
 use sightline_server::config::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Import(ImportCommand::Openmetrics(args)) => {
+            match sightline_server::import::openmetrics(
+                &args.file,
+                &args.data_dir,
+                &args.block_range,
+            ) {
+                Ok(r) => {
+                    println!(
+                        "imported {} samples of {} series into {} block(s) under {}",
+                        r.samples,
+                        r.series,
+                        r.blocks.len(),
+                        args.data_dir.join("metrics").join("blocks").display()
+                    );
+                    if r.duplicates > 0 {
+                        println!(
+                            "{} sample(s) repeated a timestamp of their series and were skipped",
+                            r.duplicates
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sightline import: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(args) => {
             let config =
                 match Config::load(args.config.as_deref(), std::env::vars(), &args.overrides()) {

@@ -64,6 +64,8 @@ pub struct BlockCounters {
 /// What one [`Tsdb::maintain`] pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MaintenanceReport {
+    /// Blocks published by another process and now opened.
+    pub discovered: usize,
     pub blocks_written: usize,
     pub compactions: usize,
     pub deleted: usize,
@@ -122,10 +124,12 @@ impl Tsdb {
     /// Opens (or creates) the store in `dir`, replaying its WAL.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        let store: Arc<dyn BlockStore> = Arc::new(LocalStore::open(dir.join("blocks"))?);
+        let local = LocalStore::open(dir.join("blocks"))?;
+        local.remove_unfinished()?;
+        let store: Arc<dyn BlockStore> = Arc::new(local);
         let blocks = open_blocks(&store)?;
         let head = Head::default();
-        if let Some(end) = blocks.iter().map(|b| b.meta().max_time).max() {
+        if let Some(end) = blocks.iter().filter_map(|b| b.meta().head_max_time).max() {
             head.set_min_valid(end);
         }
         let min_valid = head.min_valid();

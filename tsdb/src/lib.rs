@@ -40,6 +40,7 @@ pub mod chunk;
 mod db;
 mod error;
 pub mod head;
+pub mod import;
 mod maintain;
 mod merge;
 mod querier;

@@ -35,7 +35,10 @@ impl Tsdb {
     /// apply retention. Safe to call at any time; passes never overlap.
     pub fn maintain(&self) -> Result<MaintenanceReport> {
         let _guard = self.lock_maintenance();
-        let mut report = MaintenanceReport::default();
+        let mut report = MaintenanceReport {
+            discovered: self.discover_blocks()?,
+            ..MaintenanceReport::default()
+        };
         while let Some((mint, maxt)) = self.head_block_due() {
             self.persist_head(mint, maxt)?;
             report.blocks_written += 1;
@@ -51,6 +54,26 @@ impl Tsdb {
         }
         report.deleted = self.apply_retention()?;
         Ok(report)
+    }
+
+    /// Opens blocks published by another process (`sightline import`) since
+    /// the store was opened; returns how many.
+    fn discover_blocks(&self) -> Result<usize> {
+        let known = self.blocks();
+        let mut found = Vec::new();
+        for id in self.store().list()? {
+            if known.iter().any(|b| b.id() == id) {
+                continue;
+            }
+            let block = Block::open(self.store(), &id)?;
+            tracing::info!(block = %id, min_time = block.meta().min_time, max_time = block.meta().max_time, "found a new block");
+            found.push(Arc::new(block));
+        }
+        let n = found.len();
+        if n > 0 {
+            self.set_blocks(|v| v.extend(found));
+        }
+        Ok(n)
     }
 
     /// The range of the next block to cut, if the head spans more than
@@ -89,6 +112,7 @@ impl Tsdb {
                 },
                 self.options().block_write,
             )?;
+            b.set_head_max_time(Some(maxt));
             for (i, (_, s)) in series.iter().enumerate() {
                 let chunks = s.lock().chunks_in(mint, maxt - 1);
                 b.add_samples(i as u32, samples_in(chunks, mint, maxt - 1))?;
@@ -244,6 +268,7 @@ impl Tsdb {
             },
             self.options().block_write,
         )?;
+        out.set_head_max_time(sources.iter().filter_map(|b| b.meta().head_max_time).max());
         // Maps each source's series ids onto the merged table.
         let map_ids = |b: &Block| -> Vec<u32> {
             let idx = b.index();

@@ -63,13 +63,19 @@ pub struct LocalStore {
 const STAGING_SUFFIX: &str = ".tmp";
 
 impl LocalStore {
-    /// Opens the store, creating `root` and deleting staging directories a
-    /// crash left behind.
+    /// Opens the store, creating `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
-        for entry in fs::read_dir(&root).map_err(|e| Error::io(&root, e))? {
-            let entry = entry.map_err(|e| Error::io(&root, e))?;
+        Ok(Self { root })
+    }
+
+    /// Deletes staging directories a crash left behind. Only the store's
+    /// owner calls this on open: another writer (an import) may be staging.
+    pub fn remove_unfinished(&self) -> Result<()> {
+        let root = &self.root;
+        for entry in fs::read_dir(root).map_err(|e| Error::io(root, e))? {
+            let entry = entry.map_err(|e| Error::io(root, e))?;
             let name = entry.file_name();
             if name.to_string_lossy().ends_with(STAGING_SUFFIX) {
                 let path = entry.path();
@@ -77,7 +83,7 @@ impl LocalStore {
                 fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
             }
         }
-        Ok(Self { root })
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {

@@ -64,6 +64,12 @@ pub struct BlockMeta {
     pub stats: BlockStats,
     pub compaction: Compaction,
     pub encoding: String,
+    /// For blocks cut from the head (or compacted from such), the end of the
+    /// head data they hold: on open the head refuses and skips older WAL
+    /// samples. Imported blocks have none, so backfilling never makes live
+    /// data out of bounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_max_time: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -104,6 +104,7 @@ impl BlockBuilder {
                 stats: BlockStats::default(),
                 compaction,
                 encoding: format!("xor-chunks, zstd({})", options.zstd_level),
+                head_max_time: None,
             },
             series,
             writer,
@@ -115,6 +116,12 @@ impl BlockBuilder {
 
     pub fn id(&self) -> &str {
         &self.meta.id
+    }
+
+    /// Marks the block as holding head data up to `t`; see
+    /// [`BlockMeta::head_max_time`].
+    pub fn set_head_max_time(&mut self, t: Option<i64>) {
+        self.meta.head_max_time = t;
     }
 
     /// Adds a chunk of series `series` (an index into the series list).

@@ -193,16 +193,23 @@ pub fn parse(body: &str, format: Format, limits: &ParseLimits) -> Result<Exposit
     Ok(out)
 }
 
-enum Line {
+/// One line, read on its own (see [`read_line`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
     Sample(Sample),
     Metadata(Metadata),
+    /// OpenMetrics' `# EOF`.
     Eof,
+    /// Any other comment.
     Comment,
 }
 
 type PResult<'a, T> = IResult<&'a str, T>;
 
-fn read_line(line: &str, format: Format) -> Result<Line, String> {
+/// Reads one non-empty line (without its newline), for readers that stream
+/// a large file rather than holding a body; the error is the message
+/// [`parse`] would report for the line.
+pub fn read_line(line: &str, format: Format) -> Result<Line, String> {
     if let Some(comment) = line.strip_prefix('#') {
         return read_comment(comment, format);
     }
