@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::http::HttpTarget;
 use super::parse::ParseLimits;
+use super::relabel::{self, Relabel, RelabelConfig};
 
 /// `scrape:` in the collector config.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -43,6 +44,17 @@ pub struct ScrapeTargetConfig {
     /// `exported_<name>`.
     #[serde(default)]
     pub honor_labels: bool,
+    /// Rules applied to the target's labels before it is scraped
+    /// (`__address__`, `__scheme__`, `__metrics_path__`, `job` and the
+    /// configured labels), in Prometheus's schema; a `drop` removes the
+    /// target, a rewritten `__address__` or `__metrics_path__` changes what
+    /// is scraped.
+    #[serde(default)]
+    pub relabel_configs: Vec<RelabelConfig>,
+    /// Rules applied to every scraped sample's labels (`__name__`
+    /// included); a `drop` discards the sample.
+    #[serde(default)]
+    pub metric_relabel_configs: Vec<RelabelConfig>,
 }
 
 fn default_timeout() -> String {
@@ -68,6 +80,7 @@ pub struct Target {
     pub limits: ParseLimits,
     pub body_size_limit: u64,
     pub honor_labels: bool,
+    pub metric_relabel: Vec<Relabel>,
 }
 
 impl ScrapeTargetConfig {
@@ -81,6 +94,8 @@ impl ScrapeTargetConfig {
             sample_limit: default_sample_limit(),
             body_size_limit: default_body_size_limit(),
             honor_labels: false,
+            relabel_configs: Vec::new(),
+            metric_relabel_configs: Vec::new(),
         }
     }
 }
@@ -92,7 +107,8 @@ impl ScrapeConfig {
         let mut errors = Vec::new();
         for (i, t) in self.targets.iter().enumerate() {
             match t.validate() {
-                Ok(target) => targets.push(target),
+                Ok(Some(target)) => targets.push(target),
+                Ok(None) => {}
                 Err(es) => errors.extend(
                     es.into_iter()
                         .map(|e| format!("scrape.targets[{i}] ({}): {e}", t.url)),
@@ -108,7 +124,8 @@ impl ScrapeConfig {
 }
 
 impl ScrapeTargetConfig {
-    fn validate(&self) -> Result<Target, Vec<String>> {
+    /// The target, or `None` when its relabeling drops it.
+    fn validate(&self) -> Result<Option<Target>, Vec<String>> {
         let mut errors = Vec::new();
         let http = match http_target(&self.url) {
             Ok(h) => Some(h),
@@ -140,21 +157,58 @@ impl ScrapeTargetConfig {
                 errors.push(format!("labels: {name:?} is set from job and url"));
             }
         }
-        let Some(http) = http else {
+        let target_rules = relabel::compile_all(&self.relabel_configs, "relabel_configs")
+            .unwrap_or_else(|e| {
+                errors.extend(e);
+                Vec::new()
+            });
+        let metric_relabel =
+            relabel::compile_all(&self.metric_relabel_configs, "metric_relabel_configs")
+                .unwrap_or_else(|e| {
+                    errors.extend(e);
+                    Vec::new()
+                });
+        let Some(mut http) = http else {
             return Err(errors);
         };
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mut labels: Vec<(String, String)> = self
-            .labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+        let (path, query) = match http.path.split_once('?') {
+            Some((p, q)) => (p.to_string(), Some(q.to_string())),
+            None => (http.path.clone(), None),
+        };
+        let mut labels: BTreeMap<String, String> = self.labels.clone();
+        labels.insert("job".into(), self.job.clone());
+        labels.insert("__address__".into(), http.authority.clone());
+        labels.insert("__scheme__".into(), "http".into());
+        labels.insert("__metrics_path__".into(), path.clone());
+        if !relabel::apply(&target_rules, &mut labels) {
+            return Ok(None);
+        }
+        let Some(address) = labels.get("__address__").cloned() else {
+            return Err(vec!["relabel_configs: __address__ was removed".into()]);
+        };
+        let metrics_path = labels
+            .get("__metrics_path__")
+            .cloned()
+            .unwrap_or_else(|| "/".into());
+        if address != http.authority || metrics_path != path {
+            let mut url = format!("http://{address}{metrics_path}");
+            if let Some(q) = &query {
+                url.push('?');
+                url.push_str(q);
+            }
+            http = http_target(&url).map_err(|e| vec![format!("relabel_configs: {e}")])?;
+        }
+        labels
+            .entry("instance".into())
+            .or_insert_with(|| address.clone());
+        let labels: Vec<(String, String)> = labels
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with("__"))
             .collect();
-        labels.push(("job".into(), self.job.clone()));
-        labels.push(("instance".into(), http.authority.clone()));
-        labels.sort();
-        Ok(Target {
+        Ok(Some(Target {
             url: self.url.clone(),
             http,
             labels,
@@ -165,7 +219,8 @@ impl ScrapeTargetConfig {
             },
             body_size_limit: self.body_size_limit,
             honor_labels: self.honor_labels,
-        })
+            metric_relabel,
+        }))
     }
 }
 

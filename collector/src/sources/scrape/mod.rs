@@ -31,6 +31,7 @@
 mod config;
 pub mod http;
 pub mod parse;
+pub mod relabel;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -128,7 +129,7 @@ pub fn scrape(target: &Target) -> (Vec<Metric>, Result<(), SourceError>) {
             let metrics: Vec<Metric> = exposition
                 .samples
                 .iter()
-                .map(|s| labelled(s, target))
+                .filter_map(|s| labelled(s, target))
                 .collect();
             (metrics, true, result)
         }
@@ -154,8 +155,9 @@ fn fetch(target: &Target) -> Result<Exposition, String> {
     parse::parse(body, format, &target.limits).map_err(|e| e.to_string())
 }
 
-/// A scraped sample with the target's labels merged in.
-fn labelled(sample: &Sample, target: &Target) -> Metric {
+/// A scraped sample with the target's labels merged in and the target's
+/// metric relabeling applied; `None` if that drops it.
+fn labelled(sample: &Sample, target: &Target) -> Option<Metric> {
     let mut labels: BTreeMap<String, String> = BTreeMap::new();
     if target.honor_labels {
         labels.extend(sample.labels.iter().cloned());
@@ -173,7 +175,10 @@ fn labelled(sample: &Sample, target: &Target) -> Metric {
         }
     }
     labels.insert(METRIC_NAME.to_string(), sample.name.clone());
-    to_metric(labels, sample.value)
+    if !relabel::apply(&target.metric_relabel, &mut labels) {
+        return None;
+    }
+    Some(to_metric(labels, sample.value))
 }
 
 fn synthetic(name: &str, value: f64, target: &Target) -> Metric {
