@@ -128,7 +128,7 @@ impl Groups {
 }
 
 /// The group of a sample, memoized per aggregation node and input series.
-fn group_of(memo: &super::LabelMemo, labels: &Labels, grouping: &Grouping) -> Labels {
+pub(super) fn group_of(memo: &super::LabelMemo, labels: &Labels, grouping: &Grouping) -> Labels {
     // The grouping lives in the query's syntax tree: its address names this
     // aggregation for the whole query.
     let site = grouping as *const Grouping as usize;
@@ -163,7 +163,7 @@ fn with_label(labels: &Labels, name: &str, value: String) -> Labels {
     Labels::from_sorted(v)
 }
 
-fn simple(op: AggregateOp, values: &[f64]) -> f64 {
+pub(super) fn simple(op: AggregateOp, values: &[f64]) -> f64 {
     let Some((&first, rest)) = values.split_first() else {
         return f64::NAN;
     };

@@ -68,7 +68,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Val
 
 /// The value of `l op r`, and whether a comparison holds (always true for
 /// arithmetic). A comparison's value is its left operand.
-fn apply(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
+pub(super) fn apply(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
     match op {
         BinaryOp::Add => (l + r, true),
         BinaryOp::Sub => (l - r, true),
@@ -90,7 +90,7 @@ fn apply(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
 
 /// Arithmetic drops the metric name; comparisons, set operators and (as in
 /// Prometheus 2.x) `atan2` keep it.
-fn drops_name(op: BinaryOp) -> bool {
+pub(super) fn drops_name(op: BinaryOp) -> bool {
     matches!(
         op,
         BinaryOp::Add
@@ -262,7 +262,12 @@ fn vector_vector(
 /// Labels of a matched result: the "many" side's, minus the metric name for
 /// arithmetic, narrowed to the matching labels for one-to-one, plus the
 /// `group_x(…)` labels taken from the "one" side.
-fn result_labels(many: &Labels, one: &Labels, op: BinaryOp, m: &VectorMatching) -> Labels {
+pub(super) fn result_labels(
+    many: &Labels,
+    one: &Labels,
+    op: BinaryOp,
+    m: &VectorMatching,
+) -> Labels {
     let mut labels: Vec<Label> = many.iter().cloned().collect();
     if drops_name(op) {
         labels.retain(|l| l.name != METRIC_NAME);
@@ -283,7 +288,7 @@ fn result_labels(many: &Labels, one: &Labels, op: BinaryOp, m: &VectorMatching) 
     Labels::from_sorted(labels)
 }
 
-fn matched_labels(labels: &Labels, m: &VectorMatching) -> Labels {
+pub(super) fn matched_labels(labels: &Labels, m: &VectorMatching) -> Labels {
     Labels::from_sorted(
         labels
             .iter()

@@ -15,6 +15,7 @@
 
 mod aggregate;
 mod binary;
+mod columns;
 pub mod error;
 pub mod functions;
 mod selector;
@@ -146,6 +147,45 @@ impl Engine {
         let mut ev = Evaluator::new(querier, &self.options, start, end, step)?;
         ev.load(expr)?;
         let loaded = Instant::now();
+        let steps = columns::Steps {
+            start,
+            step,
+            n: if end < start {
+                0
+            } else {
+                ((end - start) / step + 1) as usize
+            },
+        };
+        if let Some(cols) = ev.columns(expr, steps)? {
+            // The whole expression in one pass per node.
+            for _ in 0..steps.n {
+                ev.count_output(1)?;
+            }
+            let mut out: Matrix = cols
+                .into_iter()
+                .filter_map(|c| {
+                    let points: Vec<Point> = (0..steps.n)
+                        .filter(|&i| c.present[i])
+                        .map(|i| Point {
+                            t: start + step * i as i64,
+                            v: c.values[i],
+                        })
+                        .collect();
+                    (!points.is_empty()).then(|| RangeSeries {
+                        labels: c.labels,
+                        points: points.into(),
+                    })
+                })
+                .collect();
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            let stats = QueryStats {
+                samples: ev.samples,
+                load: loaded - started,
+                eval: loaded.elapsed(),
+            };
+            return Ok((out, stats));
+        }
+        ev.precompute(expr, steps)?;
         // Keyed by label-set identity (stable across steps for most series),
         // merged by content at the end.
         let mut by_id: HashMap<usize, (Labels, Vec<Point>)> = HashMap::default();
@@ -305,6 +345,8 @@ pub(crate) struct Evaluator<'a> {
     /// for the query's lifetime).
     loaded: HashMap<usize, Loaded>,
     pub(crate) memo: LabelMemo,
+    /// Column results of subtrees in a range query; see [`columns`].
+    precomputed: columns::Precomputed,
 }
 
 impl<'a> Evaluator<'a> {
@@ -324,6 +366,7 @@ impl<'a> Evaluator<'a> {
             samples: 0,
             loaded: HashMap::default(),
             memo: LabelMemo::default(),
+            precomputed: columns::Precomputed::default(),
         })
     }
 
@@ -418,6 +461,11 @@ impl<'a> Evaluator<'a> {
 
     /// Evaluates `expr` at time `t`.
     fn eval(&mut self, expr: &Expr, t: i64) -> Result<Value> {
+        if !self.precomputed.by_node.is_empty() {
+            if let Some(v) = self.precomputed_at(expr, t) {
+                return Ok(Value::Vector(v));
+            }
+        }
         match expr {
             Expr::Number(v) => Ok(Value::Scalar { t, v: *v }),
             Expr::String(s) => Ok(Value::String { t, v: s.clone() }),

@@ -54,7 +54,7 @@ impl Evaluator<'_> {
         Ok(())
     }
 
-    fn loaded(&self, vs: &VectorSelector) -> &[(Labels, Arc<[Point]>)] {
+    pub(super) fn loaded_series(&self, vs: &VectorSelector) -> &[(Labels, Arc<[Point]>)] {
         self.loaded
             .get(&key(vs))
             .map_or(&[], |l| l.series.as_slice())
@@ -71,7 +71,7 @@ impl Evaluator<'_> {
         let reference = self.reference(vs, t);
         let oldest = reference - self.lookback_ms();
         let mut out = Vec::new();
-        for (labels, points) in self.loaded(vs) {
+        for (labels, points) in self.loaded_series(vs) {
             let idx = points.partition_point(|p| p.t <= reference);
             let Some(p) = idx.checked_sub(1).and_then(|i| points.get(i)) else {
                 continue;
@@ -94,7 +94,7 @@ impl Evaluator<'_> {
         let end = self.reference(&ms.selector, t);
         let start = end - ms.range_ms;
         let mut out = Vec::new();
-        for (labels, points) in self.loaded(&ms.selector) {
+        for (labels, points) in self.loaded_series(&ms.selector) {
             let from = points.partition_point(|p| p.t < start);
             let to = points.partition_point(|p| p.t <= end).max(from);
             let window = &points[from..to];

@@ -65,6 +65,43 @@ pub struct FnContext<'a> {
     pub names: &'a crate::engine::LabelMemo,
 }
 
+/// A range function that needs nothing but one series' window (points in
+/// `(start, end]`, staleness markers removed) and the window's bounds, so it
+/// can be computed for every step of a range query in one pass.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowFn {
+    pub f: fn(&[Point], i64, i64) -> Option<f64>,
+    /// `last_over_time` keeps `__name__`; the others drop it.
+    pub keeps_name: bool,
+}
+
+/// The [`WindowFn`] of function `name`, if it is one.
+pub(crate) fn window_fn(name: &str) -> Option<WindowFn> {
+    let f: fn(&[Point], i64, i64) -> Option<f64> = match name {
+        "rate" => |p, s, e| rate::extrapolated_change(p, s, e, true, Some((e - s) as f64 / 1000.0)),
+        "increase" => |p, s, e| rate::extrapolated_change(p, s, e, true, None),
+        "delta" => |p, s, e| rate::extrapolated_change(p, s, e, false, None),
+        "irate" => |p, _, _| rate::instant_change(p, true),
+        "idelta" => |p, _, _| rate::instant_change(p, false),
+        "avg_over_time" => |p, _, _| Some(over_time::avg(p)),
+        "min_over_time" => |p, _, _| Some(over_time::min(p)),
+        "max_over_time" => |p, _, _| Some(over_time::max(p)),
+        "sum_over_time" => |p, _, _| Some(over_time::sum(p)),
+        "count_over_time" => |p, _, _| Some(over_time::count(p)),
+        "stddev_over_time" => |p, _, _| Some(over_time::stddev(p)),
+        "stdvar_over_time" => |p, _, _| Some(over_time::stdvar(p)),
+        "present_over_time" => |_, _, _| Some(1.0),
+        "changes" => |p, _, _| Some(over_time::changes(p)),
+        "resets" => |p, _, _| Some(over_time::resets(p)),
+        "last_over_time" => |p, _, _| p.last().map(|x| x.v),
+        _ => return None,
+    };
+    Some(WindowFn {
+        f,
+        keeps_name: name == "last_over_time",
+    })
+}
+
 /// Calls `func` on evaluated arguments.
 pub fn call(func: &FunctionSig, args: Vec<FnArg>, ctx: &FnContext<'_>) -> Result<Value> {
     let name = func.name;

@@ -36,7 +36,7 @@ pub(super) fn extrapolated(range: RangeArg, ctx: &FnContext<'_>, kind: Kind) -> 
 /// An edge is extrapolated to in full if the points come within 1.1 average
 /// intervals of it, otherwise by half an average interval; a counter is
 /// never extrapolated below zero.
-fn extrapolated_change(
+pub(super) fn extrapolated_change(
     points: &[Point],
     start_ms: i64,
     end_ms: i64,
@@ -92,24 +92,27 @@ fn extrapolated_change(
 /// `irate` (`per_second`) or `idelta`: from the last two points of each
 /// series. `irate` treats a decrease as a counter reset.
 pub(super) fn instant(range: RangeArg, ctx: &FnContext<'_>, per_second: bool) -> Vector {
-    map_series(range, ctx, |points| {
-        let [.., previous, last] = points else {
-            return None;
-        };
-        let interval_ms = last.t - previous.t;
-        if interval_ms == 0 {
-            return None;
-        }
-        if !per_second {
-            return Some(last.v - previous.v);
-        }
-        let change = if last.v < previous.v {
-            last.v
-        } else {
-            last.v - previous.v
-        };
-        Some(change / (interval_ms as f64 / 1000.0))
-    })
+    map_series(range, ctx, |points| instant_change(points, per_second))
+}
+
+/// `irate` (`per_second`) or `idelta` of one window.
+pub(super) fn instant_change(points: &[Point], per_second: bool) -> Option<f64> {
+    let [.., previous, last] = points else {
+        return None;
+    };
+    let interval_ms = last.t - previous.t;
+    if interval_ms == 0 {
+        return None;
+    }
+    if !per_second {
+        return Some(last.v - previous.v);
+    }
+    let change = if last.v < previous.v {
+        last.v
+    } else {
+        last.v - previous.v
+    };
+    Some(change / (interval_ms as f64 / 1000.0))
 }
 
 #[cfg(test)]
