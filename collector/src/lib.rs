@@ -12,6 +12,7 @@
 //! The crate stays small: no tantivy, DataFusion or Parquet in its tree.
 
 pub mod agent;
+pub mod kube;
 pub mod pipeline;
 pub mod shipper;
 pub mod sources;

@@ -78,6 +78,7 @@ pub struct CgroupSource {
     devices: DeviceNames,
     cgroups: Vec<CgroupPath>,
     pods: pods::PodDirectory,
+    api: Option<crate::kube::SharedPods>,
 }
 
 impl Default for CgroupSource {
@@ -95,11 +96,19 @@ impl CgroupSource {
             devices: DeviceNames::new(PathBuf::from(DEFAULT_SYS_DEV_BLOCK)),
             cgroups: Vec::new(),
             pods: pods::PodDirectory::new(PathBuf::from(pods::DEFAULT_POD_LOGS)),
+            api: None,
         }
     }
 
     /// Reads pod names from the kubelet's log directories under `dir`
     /// instead of `/var/log/pods`.
+    /// Takes container names and images (and pod names) from the pods the
+    /// Kubernetes API lists for this node.
+    pub fn with_api_pods(mut self, pods: crate::kube::SharedPods) -> Self {
+        self.api = Some(pods);
+        self
+    }
+
     pub fn with_pod_logs(mut self, dir: PathBuf) -> Self {
         self.pods = pods::PodDirectory::new(dir);
         self
@@ -168,11 +177,23 @@ impl Source for CgroupSource {
                 }
             };
             let pod = cgroup.pod_uid().and_then(|uid| self.pods.get(uid));
+            let api = self.api.as_ref().and_then(|a| a.read().ok());
+            let from_api = cgroup
+                .container_id()
+                .and_then(|id| api.as_ref()?.container(id));
+            let api_pod = cgroup.pod_uid().and_then(|uid| api.as_ref()?.pod(uid));
+            let (namespace, pod_name) = match (api_pod, pod) {
+                (Some(p), _) => (p.namespace.as_str(), p.name.as_str()),
+                (None, Some(p)) => (p.namespace.as_str(), p.pod.as_str()),
+                (None, None) => ("", ""),
+            };
             let base = [
+                ("container", from_api.map_or("", |(_, c)| c.name.as_str())),
                 ("id", cgroup.id()),
+                ("image", from_api.map_or("", |(_, c)| c.image.as_str())),
                 ("name", cgroup.container_id().unwrap_or_default()),
-                ("namespace", pod.map_or("", |p| p.namespace.as_str())),
-                ("pod", pod.map_or("", |p| p.pod.as_str())),
+                ("namespace", namespace),
+                ("pod", pod_name),
             ];
             stats.emit(&base, out);
         }

@@ -125,7 +125,7 @@ impl ScrapeConfig {
 
 impl ScrapeTargetConfig {
     /// The target, or `None` when its relabeling drops it.
-    fn validate(&self) -> Result<Option<Target>, Vec<String>> {
+    pub(crate) fn validate(&self) -> Result<Option<Target>, Vec<String>> {
         let mut errors = Vec::new();
         let http = match http_target(&self.url) {
             Ok(h) => Some(h),

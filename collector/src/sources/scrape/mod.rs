@@ -54,6 +54,8 @@ const PARALLEL_SCRAPES: usize = 8;
 #[derive(Debug)]
 pub struct ScrapeSource {
     targets: Vec<Target>,
+    /// Pods announcing targets with `prometheus.io/*` annotations.
+    discovery: Option<crate::kube::SharedPods>,
 }
 
 impl ScrapeSource {
@@ -62,7 +64,39 @@ impl ScrapeSource {
     pub fn new(config: &ScrapeConfig) -> Result<Self, Vec<String>> {
         Ok(Self {
             targets: config.validate()?,
+            discovery: None,
         })
+    }
+
+    /// Also scrapes the pods of this node annotated
+    /// `prometheus.io/scrape: "true"`, with `job="kubernetes-pods"` and
+    /// their `namespace` and `pod` labels.
+    pub fn with_pod_discovery(mut self, pods: crate::kube::SharedPods) -> Self {
+        self.discovery = Some(pods);
+        self
+    }
+
+    /// The static targets and the currently announced ones.
+    fn round_targets(&self) -> Vec<Target> {
+        let mut out = self.targets.clone();
+        let Some(pods) = &self.discovery else {
+            return out;
+        };
+        let announced = match pods.read() {
+            Ok(p) => crate::kube::annotated_targets(&p),
+            Err(_) => Vec::new(),
+        };
+        for a in announced {
+            let mut config = ScrapeTargetConfig::new(a.url, "kubernetes-pods");
+            config.labels.insert("namespace".into(), a.namespace);
+            config.labels.insert("pod".into(), a.pod);
+            match config.validate() {
+                Ok(Some(t)) => out.push(t),
+                Ok(None) => {}
+                Err(e) => tracing::debug!(errors = ?e, "skipping an announced target"),
+            }
+        }
+        out
     }
 }
 
@@ -73,7 +107,8 @@ impl Source for ScrapeSource {
 
     fn collect(&mut self, out: &mut Vec<Metric>) -> Result<(), SourceError> {
         let mut first_error = None;
-        for group in self.targets.chunks(PARALLEL_SCRAPES) {
+        let targets = self.round_targets();
+        for group in targets.chunks(PARALLEL_SCRAPES) {
             let results: Vec<(Vec<Metric>, Result<(), SourceError>)> =
                 std::thread::scope(|scope| {
                     let handles: Vec<_> = group
