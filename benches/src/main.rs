@@ -14,6 +14,17 @@
 //!   window into each target, fresh; a built-in set of dashboard queries
 //!   (or `--queries FILE`) runs over the whole window, and the report gives
 //!   p50/p95 latency per query, peak RSS while querying, and ratios.
+//! - `storage`: bytes per sample on disk. The same node_exporter- and
+//!   cAdvisor-shaped samples (20k series, 4 h from a 2 h boundary, 15 s
+//!   apart with per-target scrape jitter) are remote-written at full speed
+//!   into each target; once Sightline and Prometheus have cut their 2 h
+//!   block and VictoriaMetrics has finished a forced merge, the persisted
+//!   bytes and samples are counted; with samples/s, peak RSS and ratios.
+//! - `storage-formats`: the encoding study behind the block format, in this
+//!   process: one data set written as a block through the store's
+//!   `BlockBuilder` at several zstd levels and page sizes, and as
+//!   row-per-sample Parquet with various encodings; every layout is read
+//!   back bit-exact, and bytes per sample are printed side by side.
 //! - `collector`: the node collector's cost per collection round, in this
 //!   process: a synthetic cgroup v2 tree of 100 Kubernetes containers (in a
 //!   temporary directory) plus this machine's `/proc`, read by the
@@ -30,6 +41,8 @@
 //! target/release/benches ingest --help
 //! target/release/benches query                       # all targets, defaults
 //! target/release/benches query --targets prometheus,victoriametrics --hours 1
+//! target/release/benches storage                     # all targets, defaults
+//! target/release/benches storage-formats --series 10000 --hours 2
 //! target/release/benches collector --containers 100 --rounds 50
 //! ```
 //!
@@ -44,6 +57,7 @@ mod procfs;
 mod query;
 mod rng;
 mod sender;
+mod storage;
 mod table;
 mod target;
 
@@ -68,6 +82,10 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// PromQL range-query latency and memory on the same data.
     Query(query::QueryArgs),
+    /// On-disk bytes per sample once blocks are persisted, with ingest rate and peak RSS.
+    Storage(storage::StorageArgs),
+    /// Bytes per sample of candidate block layouts on one data set (encoding study).
+    StorageFormats(storage::FormatsArgs),
     /// Collector cost per round (cgroup + node sources) against node_exporter.
     Collector(collector::CollectorArgs),
 }
@@ -96,6 +114,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             match cli.command {
                 Command::Ingest(args) => ingest::run(args).await,
                 Command::Query(args) => query::run(args).await,
+                Command::Storage(args) => storage::run(args).await,
+                Command::StorageFormats(args) => storage::formats::run(args).await,
                 Command::Collector(args) => collector::run(args).await,
             }
         };

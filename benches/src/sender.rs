@@ -10,6 +10,9 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use tokio::task::JoinSet;
 
 use crate::generator::{EncodedBatch, EncodedRound};
+use crate::procfs::ProcessSample;
+use crate::table::rate;
+use crate::target::TargetKind;
 
 /// Longest error body kept for the report.
 const MAX_ERROR_CHARS: usize = 500;
@@ -53,6 +56,36 @@ impl RoundOutcome {
             self.first_error = other.first_error;
         }
     }
+}
+
+/// Totals over a run of rounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phase {
+    pub accepted_samples: u64,
+    pub failed_requests: u64,
+    pub failed_samples: u64,
+    pub elapsed: Duration,
+    /// CPU time the target consumed meanwhile.
+    pub target_cpu: Duration,
+}
+
+impl Phase {
+    pub fn samples_per_second(&self) -> f64 {
+        per_second(self.accepted_samples, self.elapsed)
+    }
+
+    /// Accepted samples per second of the target's own CPU time: fairer than
+    /// wall-clock throughput when the generator shares the machine.
+    pub fn samples_per_cpu_second(&self) -> f64 {
+        per_second(self.accepted_samples, self.target_cpu)
+    }
+}
+
+fn per_second(count: u64, elapsed: Duration) -> f64 {
+    if elapsed.is_zero() {
+        return 0.0;
+    }
+    count as f64 / elapsed.as_secs_f64()
 }
 
 impl RemoteWriteSender {
@@ -109,6 +142,50 @@ impl RemoteWriteSender {
         }
         total.elapsed = started.elapsed();
         Ok(total)
+    }
+
+    /// Sends `rounds` one after the other and totals them, with the CPU
+    /// time process `pid` (the target) used meanwhile. Logs every
+    /// `log_every`-th round and the last; returns the first error seen.
+    pub async fn send_rounds(
+        &self,
+        kind: TargetKind,
+        pid: u32,
+        rounds: &[EncodedRound],
+        label: &str,
+        log_every: usize,
+    ) -> anyhow::Result<(Phase, Option<String>)> {
+        let cpu_before = ProcessSample::read(pid)?.cpu;
+        let mut phase = Phase::default();
+        let mut first_error = None;
+        for (i, round) in rounds.iter().enumerate() {
+            let outcome = self.send_round(round).await?;
+            if (i + 1) % log_every.max(1) == 0 || i + 1 == rounds.len() {
+                let errors = if outcome.failed_requests > 0 {
+                    format!(", {} requests FAILED", outcome.failed_requests)
+                } else {
+                    String::new()
+                };
+                eprintln!(
+                    "[{kind}] {label} round {}/{} (t={}): {} samples in {:.2?} ({}/s){errors}",
+                    i + 1,
+                    rounds.len(),
+                    round.timestamp_ms,
+                    outcome.accepted_samples,
+                    outcome.elapsed,
+                    rate(outcome.accepted_samples as f64 / outcome.elapsed.as_secs_f64()),
+                );
+            }
+            phase.accepted_samples += outcome.accepted_samples;
+            phase.failed_requests += outcome.failed_requests;
+            phase.failed_samples += outcome.failed_samples;
+            phase.elapsed += outcome.elapsed;
+            if first_error.is_none() {
+                first_error = outcome.first_error;
+            }
+        }
+        phase.target_cpu = ProcessSample::read(pid)?.cpu.saturating_sub(cpu_before);
+        Ok((phase, first_error))
     }
 
     /// Posts one body; any non-2xx answer is an error carrying its body.

@@ -277,12 +277,12 @@ impl Tsdb {
                 .collect()
         };
         let all = crate::querier::TimeRange::ALL;
+        let every = |b: &Block| -> Arc<[u32]> { (0..b.index().series_count() as u32).collect() };
         if overlapping {
-            // Re-encode: per series, merge the sources' samples by time.
+            // Per series, the sources' samples merged by time.
             let mut streams = Vec::new();
             for b in sources {
-                let ids: Arc<[u32]> = (0..b.index().series_count() as u32).collect();
-                streams.push((map_ids(b), b.chunks(ids, all)?.peekable()));
+                streams.push((map_ids(b), b.samples(every(b), all)?.peekable()));
             }
             for new_id in 0..labels.len() as u32 {
                 let mut parts: Vec<SampleIter> = Vec::new();
@@ -291,8 +291,8 @@ impl Tsdb {
                         matches!(stream.peek(), Some(Ok((id, _))) if map[*id as usize] == new_id);
                     if next_is_ours {
                         if let Some(r) = stream.next() {
-                            let (_, chunks) = r?;
-                            parts.push(Box::new(samples_in(chunks, i64::MIN, i64::MAX)));
+                            let (_, samples) = r?;
+                            parts.push(Box::new(samples.into_iter()));
                         }
                     } else if matches!(stream.peek(), Some(Err(_))) {
                         if let Some(Err(e)) = stream.next() {
@@ -306,15 +306,12 @@ impl Tsdb {
             }
             out.end_slice()?;
         } else {
-            // Disjoint in time: copy each source's chunks as one slice.
+            // Disjoint in time: each source becomes one slice.
             for b in sources {
                 let map = map_ids(b);
-                let ids: Arc<[u32]> = (0..b.index().series_count() as u32).collect();
-                for r in b.chunks(ids, all)? {
-                    let (id, chunks) = r?;
-                    for c in &chunks {
-                        out.add_chunk(map[id as usize], c)?;
-                    }
+                for r in b.samples(every(b), all)? {
+                    let (id, samples) = r?;
+                    out.add_samples(map[id as usize], samples)?;
                 }
                 out.end_slice()?;
             }

@@ -243,23 +243,39 @@ impl Workload {
         }
     }
 
-    /// One request per `batch` consecutive series, one sample each, all at
-    /// `timestamp_ms`. Together they cover every series exactly once.
-    pub fn write_requests(
-        &self,
-        timestamp_ms: i64,
+    /// The label pairs of every series (external label included, sorted by
+    /// name), in the workload's order: the order of [`Workload::values`]
+    /// and of the series in each request.
+    pub fn series_labels(&self) -> impl Iterator<Item = &[Label]> + '_ {
+        self.series.iter().map(|s| s.labels.as_slice())
+    }
+
+    /// The current value of every series, in the workload's order.
+    pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        self.series.iter().map(|s| s.value)
+    }
+
+    /// One request per `batch` consecutive series, one sample each, series
+    /// `index` (in the workload's order) stamped `stamp(index)`. Together
+    /// they cover every series exactly once.
+    pub fn stamped_write_requests<'a>(
+        &'a self,
         batch: usize,
-    ) -> impl Iterator<Item = WriteRequest> + '_ {
+        stamp: impl Fn(usize) -> i64 + 'a,
+    ) -> impl Iterator<Item = WriteRequest> + 'a {
+        let batch = batch.max(1);
         self.series
-            .chunks(batch.max(1))
-            .map(move |chunk| WriteRequest {
+            .chunks(batch)
+            .enumerate()
+            .map(move |(request, chunk)| WriteRequest {
                 timeseries: chunk
                     .iter()
-                    .map(|s| TimeSeries {
+                    .enumerate()
+                    .map(|(i, s)| TimeSeries {
                         labels: s.labels.clone(),
                         samples: vec![Sample {
                             value: s.value,
-                            timestamp: timestamp_ms,
+                            timestamp: stamp(request * batch + i),
                         }],
                     })
                     .collect(),
@@ -358,8 +374,21 @@ pub fn encode_rounds(
 
 /// Encodes the workload's current values as one round at `timestamp_ms`.
 pub fn encode_round(workload: &Workload, timestamp_ms: i64, batch: usize) -> EncodedRound {
+    encode_stamped_round(workload, timestamp_ms, batch, |_| timestamp_ms)
+}
+
+/// Encodes the workload's current values as the round due at
+/// `timestamp_ms`, each series stamped `stamp(index)` (its index in the
+/// workload's order), as scrapes of different targets land at different
+/// moments.
+pub fn encode_stamped_round(
+    workload: &Workload,
+    timestamp_ms: i64,
+    batch: usize,
+    stamp: impl Fn(usize) -> i64,
+) -> EncodedRound {
     let batches: Arc<[EncodedBatch]> = workload
-        .write_requests(timestamp_ms, batch)
+        .stamped_write_requests(batch, stamp)
         .map(|request| EncodedBatch {
             samples: request.timeseries.len(),
             body: Bytes::from(request.encode_snappy()),

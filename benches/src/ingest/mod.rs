@@ -13,14 +13,13 @@ mod report;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use crate::generator::{encode_rounds, EncodedRound, Schedule, Workload, WorkloadSpec};
 use crate::procfs::ProcessSample;
 use crate::sender::RemoteWriteSender;
-use crate::table::rate;
 use crate::target::{PlannedTarget, RunningTarget, TargetArgs, TargetKind};
-use report::{Measurement, Outcome, Phase, TargetReport};
+use report::Measurement;
 
 /// Time given to a freshly ready target before its idle memory is read.
 const IDLE_SETTLE: Duration = Duration::from_secs(1);
@@ -131,29 +130,13 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<bool> {
         started.elapsed()
     );
 
-    let mut reports = Vec::with_capacity(settings.targets.len());
-    for planned in &settings.targets {
-        let kind = planned.kind;
-        let outcome = match &planned.binary {
-            Err(why) => {
-                eprintln!("[{kind}] skipped: {why}");
-                Outcome::Skipped(why.clone())
-            }
-            Ok(binary) => match bench_target(kind, binary, &workload, &settings).await {
-                Ok(measurement) => Outcome::Measured(measurement),
-                Err(e) => {
-                    eprintln!("[{kind}] failed: {e:#}");
-                    Outcome::Failed(format!("{e:#}"))
-                }
-            },
-        };
-        reports.push(TargetReport { kind, outcome });
-    }
+    let reports = crate::outcome::run_each(&settings.targets, |kind, binary| {
+        bench_target(kind, binary, &workload, &settings)
+    })
+    .await;
 
     println!("\n{}", report::render(&reports));
-    Ok(!reports
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::Failed(_))))
+    Ok(crate::outcome::none_failed(&reports))
 }
 
 fn print_preamble(settings: &IngestSettings) {
@@ -206,17 +189,15 @@ async fn bench_target(
         started.elapsed()
     );
 
-    let probe = reqwest::Client::builder()
-        .build()
-        .context("building the HTTP client")?;
-    let mut target = RunningTarget::spawn(kind, binary, &settings.work_dir, &[])?;
-    let startup = target.wait_ready(&probe, settings.startup_timeout).await?;
-    eprintln!(
-        "[{kind}] pid {} ready at {} in {startup:.1?} (data in {})",
-        target.pid(),
-        target.base_url(),
-        target.data_dir().display()
-    );
+    let (target, startup) = RunningTarget::start(
+        kind,
+        binary,
+        &settings.work_dir,
+        &[],
+        &[],
+        settings.startup_timeout,
+    )
+    .await?;
 
     let measured = match measure(kind, &target, &rounds, settings, startup).await {
         Ok(measured) => measured,
@@ -225,10 +206,7 @@ async fn bench_target(
             return Err(e.context(format!("{kind}'s last output:\n{tail}")));
         }
     };
-    let status = target.stop(STOP_GRACE)?;
-    if !status.success() {
-        eprintln!("[{kind}] exited with {status} after SIGTERM");
-    }
+    target.stop_reporting(STOP_GRACE)?;
     Ok(measured)
 }
 
@@ -247,8 +225,8 @@ async fn measure(
     let sender = RemoteWriteSender::new(&url, settings.concurrency, settings.request_timeout)?;
 
     let (first, later) = rounds.split_at(1.min(rounds.len()));
-    let (first_round, first_error) = send_phase(kind, &sender, pid, first, "first").await?;
-    let (steady, steady_error) = send_phase(kind, &sender, pid, later, "steady").await?;
+    let (first_round, first_error) = sender.send_rounds(kind, pid, first, "first", 1).await?;
+    let (steady, steady_error) = sender.send_rounds(kind, pid, later, "steady", 1).await?;
     let after = ProcessSample::read(pid)?;
     Ok(Measurement {
         series: settings.workload.series,
@@ -259,43 +237,4 @@ async fn measure(
         after,
         first_error: first_error.or(steady_error),
     })
-}
-
-/// Sends `rounds` one after the other and totals them.
-async fn send_phase(
-    kind: TargetKind,
-    sender: &RemoteWriteSender,
-    pid: u32,
-    rounds: &[EncodedRound],
-    label: &str,
-) -> anyhow::Result<(Phase, Option<String>)> {
-    let cpu_before = ProcessSample::read(pid)?.cpu;
-    let mut phase = Phase::default();
-    let mut first_error = None;
-    for (i, round) in rounds.iter().enumerate() {
-        let outcome = sender.send_round(round).await?;
-        let errors = if outcome.failed_requests > 0 {
-            format!(", {} requests FAILED", outcome.failed_requests)
-        } else {
-            String::new()
-        };
-        eprintln!(
-            "[{kind}] {label} round {}/{} (t={}): {} samples in {:.2?} ({}/s){errors}",
-            i + 1,
-            rounds.len(),
-            round.timestamp_ms,
-            outcome.accepted_samples,
-            outcome.elapsed,
-            rate(outcome.accepted_samples as f64 / outcome.elapsed.as_secs_f64()),
-        );
-        phase.accepted_samples += outcome.accepted_samples;
-        phase.failed_requests += outcome.failed_requests;
-        phase.failed_samples += outcome.failed_samples;
-        phase.elapsed += outcome.elapsed;
-        if first_error.is_none() {
-            first_error = outcome.first_error;
-        }
-    }
-    phase.target_cpu = ProcessSample::read(pid)?.cpu.saturating_sub(cpu_before);
-    Ok((phase, first_error))
 }

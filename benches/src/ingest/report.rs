@@ -5,41 +5,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::procfs::ProcessSample;
+use crate::sender::Phase;
 use crate::table::{mib, rate, ratio, Table};
 use crate::target::TargetKind;
-
-/// Peers others are compared against, in this order.
-const BASELINES: [TargetKind; 2] = [TargetKind::Prometheus, TargetKind::VictoriaMetrics];
-
-/// Totals over a run of rounds.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Phase {
-    pub accepted_samples: u64,
-    pub failed_requests: u64,
-    pub failed_samples: u64,
-    pub elapsed: Duration,
-    /// CPU time the target consumed meanwhile.
-    pub target_cpu: Duration,
-}
-
-impl Phase {
-    pub fn samples_per_second(&self) -> f64 {
-        per_second(self.accepted_samples, self.elapsed)
-    }
-
-    /// Accepted samples per second of the target's own CPU time: fairer than
-    /// wall-clock throughput when the generator shares the machine.
-    pub fn samples_per_cpu_second(&self) -> f64 {
-        per_second(self.accepted_samples, self.target_cpu)
-    }
-}
-
-fn per_second(count: u64, elapsed: Duration) -> f64 {
-    if elapsed.is_zero() {
-        return 0.0;
-    }
-    count as f64 / elapsed.as_secs_f64()
-}
 
 /// Everything measured on one target.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,9 +45,6 @@ impl Measurement {
     }
 }
 
-/// How a target's run ended.
-/// A target's measurement, or why there is none.
-pub type Outcome = crate::outcome::Outcome<Measurement>;
 /// One target's outcome.
 pub type TargetReport = crate::outcome::TargetReport<Measurement>;
 
@@ -125,36 +90,16 @@ pub fn render(reports: &[TargetReport]) -> String {
         "(ready = startup time; throughput in samples/s; errors = failed requests/samples; RSS in MiB; B/series Δ = (RSS after − RSS idle) / series)"
     );
 
-    for report in reports {
-        match &report.outcome {
-            Outcome::Measured(m) => {
-                if let Some(e) = &m.first_error {
-                    let _ = writeln!(out, "{}: first error: {e}", report.kind);
-                }
-            }
-            Outcome::Skipped(why) => {
-                let _ = writeln!(out, "{}: skipped: {why}", report.kind);
-            }
-            Outcome::Failed(why) => {
-                let _ = writeln!(out, "{}: FAILED: {why}", report.kind);
-            }
-        }
-    }
-
-    for baseline in BASELINES {
-        let Some(base) = reports
-            .iter()
-            .find(|r| r.kind == baseline)
-            .and_then(TargetReport::measured)
-        else {
-            continue;
-        };
-        for report in reports.iter().filter(|r| r.kind != baseline) {
-            if let Some(m) = report.measured() {
-                let _ = writeln!(out, "{}", ratio_line(report.kind, m, baseline, base));
-            }
-        }
-    }
+    out.push_str(&crate::outcome::footer(
+        reports,
+        |kind, m| {
+            m.first_error
+                .iter()
+                .map(|e| format!("{kind}: first error: {e}"))
+                .collect()
+        },
+        ratio_line,
+    ));
     out
 }
 
@@ -186,6 +131,8 @@ fn ratio_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Outcome = crate::outcome::Outcome<Measurement>;
 
     fn measurement(steady_samples: u64, rss_after_mib: u64) -> Measurement {
         let mib = 1024 * 1024;

@@ -31,7 +31,7 @@ use crate::sender::RemoteWriteSender;
 use crate::target::{PlannedTarget, RunningTarget, TargetArgs, TargetKind};
 use client::{PromClient, RangeWindow};
 use queries::NamedQuery;
-use report::{Measurement, Outcome, QueryTiming, TargetReport};
+use report::{Measurement, QueryTiming};
 use stats::millis;
 
 /// How long before now the last round is stamped: VictoriaMetrics leaves
@@ -203,32 +203,16 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<bool> {
     let workload = Workload::generate(&settings.workload)?;
     print_preamble(&settings, &workload, started.elapsed());
 
-    let mut reports = Vec::with_capacity(settings.targets.len());
-    for planned in &settings.targets {
-        let kind = planned.kind;
-        let outcome = match &planned.binary {
-            Err(why) => {
-                eprintln!("[{kind}] skipped: {why}");
-                Outcome::Skipped(why.clone())
-            }
-            Ok(binary) => match bench_target(kind, binary, &workload, &settings).await {
-                Ok(measurement) => Outcome::Measured(measurement),
-                Err(e) => {
-                    eprintln!("[{kind}] failed: {e:#}");
-                    Outcome::Failed(format!("{e:#}"))
-                }
-            },
-        };
-        reports.push(TargetReport { kind, outcome });
-    }
+    let reports = crate::outcome::run_each(&settings.targets, |kind, binary| {
+        bench_target(kind, binary, &workload, &settings)
+    })
+    .await;
 
     println!(
         "\n{}",
         report::render(&settings.queries, settings.runs, &reports)
     );
-    Ok(!reports
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::Failed(_))))
+    Ok(crate::outcome::none_failed(&reports))
 }
 
 fn print_preamble(settings: &QuerySettings, workload: &Workload, generated_in: Duration) {

@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use rustix::process::{kill_process, Pid, Signal};
 use tempfile::TempDir;
 
-pub use plan::{PlannedTarget, TargetArgs};
+pub use plan::{PlannedTarget, TargetArgs, TargetPlan};
 
 /// Pause between readiness probes; also the resolution of startup times.
 const READY_POLL: Duration = Duration::from_millis(20);
@@ -107,6 +107,18 @@ impl RunningTarget {
         work_dir: &Path,
         extra_args: &[String],
     ) -> anyhow::Result<Self> {
+        Self::spawn_with_env(kind, binary, work_dir, extra_args, &[])
+    }
+
+    /// [`RunningTarget::spawn`], with `env` added to the process'
+    /// environment (e.g. Sightline's `SIGHTLINE_*` settings).
+    pub fn spawn_with_env(
+        kind: TargetKind,
+        binary: &Path,
+        work_dir: &Path,
+        extra_args: &[String],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("sightline-bench-{kind}-"))
             .tempdir_in(work_dir)
@@ -119,7 +131,11 @@ impl RunningTarget {
         let mut command = Command::new(binary);
         match kind {
             TargetKind::Sightline => {
+                // Only what the benchmark sends: the embedded collector's
+                // wall-clock samples would also move the head's time past
+                // backdated data and make it out of bounds.
                 command
+                    .env("SIGHTLINE_COLLECTOR__ENABLED", "false")
                     .arg("serve")
                     .arg("--listen")
                     .arg(&listen)
@@ -142,6 +158,7 @@ impl RunningTarget {
             }
         }
         command.args(extra_args);
+        command.envs(env.iter().copied());
         let log_path = dir.path().join("target.log");
         let log = File::create(&log_path)?;
         let spawned_at = Instant::now();
@@ -161,6 +178,41 @@ impl RunningTarget {
             exited: false,
             dir,
         })
+    }
+
+    /// Spawns the target ([`RunningTarget::spawn_with_env`]), waits until
+    /// it is ready and says where it runs. Returns it with its startup time.
+    pub async fn start(
+        kind: TargetKind,
+        binary: &Path,
+        work_dir: &Path,
+        extra_args: &[String],
+        env: &[(&str, &str)],
+        startup_timeout: Duration,
+    ) -> anyhow::Result<(Self, Duration)> {
+        let probe = reqwest::Client::builder()
+            .build()
+            .context("building the HTTP client")?;
+        let mut target = Self::spawn_with_env(kind, binary, work_dir, extra_args, env)?;
+        let startup = target.wait_ready(&probe, startup_timeout).await?;
+        eprintln!(
+            "[{kind}] pid {} ready at {} in {startup:.1?} (data in {})",
+            target.pid(),
+            target.base_url(),
+            target.data_dir().display()
+        );
+        Ok((target, startup))
+    }
+
+    /// Stops the target ([`RunningTarget::stop`]) and says so if it did
+    /// not exit cleanly.
+    pub fn stop_reporting(self, grace: Duration) -> anyhow::Result<()> {
+        let kind = self.kind;
+        let status = self.stop(grace)?;
+        if !status.success() {
+            eprintln!("[{kind}] exited with {status} after SIGTERM");
+        }
+        Ok(())
     }
 
     pub fn pid(&self) -> u32 {

@@ -2,13 +2,17 @@
 //!
 //! A block is a directory of four files:
 //!
-//! - `chunks.parquet`: one row per compressed chunk — `series` (u32),
-//!   `min_time`, `max_time` (ms), `count`, `data` (the Gorilla XOR bits, the
-//!   same encoding as the head's chunks). Rows are sorted by series then
-//!   time within each time slice, and each slice is its own row group(s):
-//!   row-group statistics on `min_time`/`max_time` skip slices by time, and
-//!   the page index on `series` lets a reader fetch only the pages holding
-//!   the selected series.
+//! - `samples.parquet`: one row per sample — `series` (u32, dictionary: a
+//!   series is one run), `timestamp` (ms, delta-binary-packed), and the value
+//!   as `mantissa` (i64, delta-binary-packed) with `exponent` (i8,
+//!   dictionary) when a run of values is exactly decimal (`m / 10^e`,
+//!   [`decimal`]), else `value_xor`: the value's bits XORed with the series'
+//!   previous value's, byte-stream-split. Rows are sorted by series then
+//!   time within each time slice; each slice is its own row group(s), so
+//!   row-group statistics on `timestamp` skip slices by time, and the page
+//!   index on `series` lets a reader fetch only the pages holding the
+//!   selected series. Every value reads back bit for bit (NaN payloads and
+//!   the staleness marker included).
 //! - `series.parquet`: the series table, one row per label
 //!   (`series`, `name`, `value`). Series ids are assigned in label order.
 //! - `postings.parquet`: `(name, value, series)` sorted — the inverted index
@@ -16,16 +20,17 @@
 //! - `meta.json`: time range (`max_time` exclusive), counts, bytes,
 //!   encodings, and compaction lineage.
 //!
-//! Why XOR chunks rather than a row per sample with Parquet's own encodings:
-//! measured in `docs/storage.md`.
+//! The layout was chosen by measuring alternatives on node_exporter- and
+//! cAdvisor-shaped data (`docs/storage.md`, `benches storage-formats`).
 
+pub mod decimal;
 mod index;
 mod write;
 
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int64Type, UInt32Type};
+use arrow_array::types::{Int64Type, Int8Type, UInt32Type};
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{
@@ -41,13 +46,13 @@ use sightline_model::{Labels, Matcher};
 pub use index::BlockIndex;
 pub use write::{BlockBuilder, WriteOptions};
 
-use crate::chunk::XorChunk;
 use crate::querier::{Querier, Series, SeriesSet, TimeRange};
 use crate::store::{BlockStore, ParquetFile};
 use crate::{Error, Result};
+use sightline_model::Sample;
 use write::parquet_err;
 
-pub const CHUNKS_FILE: &str = "chunks.parquet";
+pub const SAMPLES_FILE: &str = "samples.parquet";
 pub const SERIES_FILE: &str = "series.parquet";
 pub const POSTINGS_FILE: &str = "postings.parquet";
 pub const META_FILE: &str = "meta.json";
@@ -76,8 +81,7 @@ pub struct BlockMeta {
 pub struct BlockStats {
     pub series: u64,
     pub samples: u64,
-    pub chunks: u64,
-    /// Bytes of all files, filled in once published.
+    /// Bytes of the data files (`meta.json` aside); on open, of all files.
     #[serde(default)]
     pub bytes: u64,
 }
@@ -92,15 +96,15 @@ pub struct Compaction {
     pub sources: Vec<String>,
 }
 
-fn chunks_schema() -> SchemaRef {
+fn samples_schema() -> SchemaRef {
     static S: OnceLock<SchemaRef> = OnceLock::new();
     Arc::clone(S.get_or_init(|| {
         Arc::new(Schema::new(vec![
             Field::new("series", DataType::UInt32, false),
-            Field::new("min_time", DataType::Int64, false),
-            Field::new("max_time", DataType::Int64, false),
-            Field::new("count", DataType::UInt32, false),
-            Field::new("data", DataType::Binary, false),
+            Field::new("timestamp", DataType::Int64, false),
+            Field::new("mantissa", DataType::Int64, true),
+            Field::new("exponent", DataType::Int8, false),
+            Field::new("value_xor", DataType::Int64, true),
         ]))
     }))
 }
@@ -127,14 +131,14 @@ fn postings_schema() -> SchemaRef {
     }))
 }
 
-/// An open block: its meta, its index in memory, and the chunk file's
+/// An open block: its meta, its index in memory, and the samples file's
 /// Parquet metadata (with page index) ready for ranged reads.
 #[derive(Debug)]
 pub struct Block {
     meta: BlockMeta,
     index: BlockIndex,
-    chunks: ParquetFile,
-    chunks_meta: ArrowReaderMetadata,
+    samples: ParquetFile,
+    samples_meta: ArrowReaderMetadata,
 }
 
 impl Block {
@@ -149,18 +153,18 @@ impl Block {
             ParquetFile(store.open(id, POSTINGS_FILE)?),
         )
         .map_err(|e| parquet_err(format!("{id}/{SERIES_FILE}"), e))?;
-        let chunks = ParquetFile(store.open(id, CHUNKS_FILE)?);
-        let chunks_meta = ArrowReaderMetadata::load(
-            &chunks,
+        let samples = ParquetFile(store.open(id, SAMPLES_FILE)?);
+        let samples_meta = ArrowReaderMetadata::load(
+            &samples,
             ArrowReaderOptions::new()
                 .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional),
         )
-        .map_err(|e| parquet_err(format!("{id}/{CHUNKS_FILE}"), e))?;
+        .map_err(|e| parquet_err(format!("{id}/{SAMPLES_FILE}"), e))?;
         Ok(Self {
             meta,
             index,
-            chunks,
-            chunks_meta,
+            samples,
+            samples_meta,
         })
     }
 
@@ -180,22 +184,21 @@ impl Block {
         self.meta.min_time <= range.end_ms && self.meta.max_time > range.start_ms
     }
 
-    /// Chunks of the series `wanted` (ascending ids) overlapping `range`,
+    /// Samples of the series `wanted` (ascending ids) within `range`,
     /// grouped per series in id order, read lazily row group by row group.
-    pub fn chunks(
+    pub fn samples(
         &self,
         wanted: Arc<[u32]>,
         range: TimeRange,
-    ) -> Result<impl Iterator<Item = Result<(u32, Vec<XorChunk>)>> + Send + 'static> {
-        let md = self.chunks_meta.metadata();
+    ) -> Result<impl Iterator<Item = Result<(u32, Vec<Sample>)>> + Send + 'static> {
+        let md = self.samples_meta.metadata();
         let mut streams = Vec::new();
         for rg in 0..md.num_row_groups() {
             let group = md.row_group(rg);
-            let stat = |col: usize, min: bool| match group.column(col).statistics() {
-                Some(Statistics::Int64(s)) => if min { s.min_opt() } else { s.max_opt() }.copied(),
-                _ => None,
+            let (lo, hi) = match group.column(1).statistics() {
+                Some(Statistics::Int64(s)) => (s.min_opt().copied(), s.max_opt().copied()),
+                _ => (None, None),
             };
-            let (lo, hi) = (stat(1, true), stat(2, false));
             if lo.is_some_and(|lo| lo > range.end_ms) || hi.is_some_and(|hi| hi < range.start_ms) {
                 continue;
             }
@@ -203,15 +206,15 @@ impl Block {
                 continue;
             };
             let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
-                self.chunks.clone(),
-                self.chunks_meta.clone(),
+                self.samples.clone(),
+                self.samples_meta.clone(),
             )
             .with_row_groups(vec![rg])
             .with_row_selection(selection)
-            .with_batch_size(4096)
+            .with_batch_size(8192)
             .with_projection(ProjectionMask::all())
             .build()
-            .map_err(|e| parquet_err(CHUNKS_FILE, e))?;
+            .map_err(|e| parquet_err(SAMPLES_FILE, e))?;
             streams.push(RowStream::new(reader, Arc::clone(&wanted), range));
         }
         Ok(MergeRowGroups { streams })
@@ -220,7 +223,7 @@ impl Block {
     /// Pages of row group `rg` whose `series` range holds a wanted id, as a
     /// row selection; `None` when no page does.
     fn page_selection(&self, rg: usize, wanted: &[u32]) -> Option<RowSelection> {
-        let md = self.chunks_meta.metadata();
+        let md = self.samples_meta.metadata();
         let rows = md.row_group(rg).num_rows() as usize;
         let hit = |lo: u32, hi: u32| {
             let i = wanted.partition_point(|&w| w < lo);
@@ -261,15 +264,17 @@ impl Block {
     }
 }
 
-/// Decoded chunk rows of one row group, filtered to wanted series and the
-/// time range, in (series, time) order.
+/// Decoded rows of one row group, filtered to wanted series and the time
+/// range, in (series, time) order.
 struct RowStream {
     reader: ParquetRecordBatchReader,
     batch: Option<RecordBatch>,
     row: usize,
     wanted: Arc<[u32]>,
     range: TimeRange,
-    peeked: Option<(u32, XorChunk)>,
+    /// Series and value bits of the previous row (the XOR chain).
+    prev: Option<(u32, u64)>,
+    peeked: Option<(u32, Sample)>,
     failed: bool,
 }
 
@@ -281,19 +286,20 @@ impl RowStream {
             row: 0,
             wanted,
             range,
+            prev: None,
             peeked: None,
             failed: false,
         }
     }
 
-    fn peek(&mut self) -> Result<Option<&(u32, XorChunk)>> {
+    fn peek(&mut self) -> Result<Option<&(u32, Sample)>> {
         if self.peeked.is_none() {
             self.peeked = self.next_row()?;
         }
         Ok(self.peeked.as_ref())
     }
 
-    fn next_row(&mut self) -> Result<Option<(u32, XorChunk)>> {
+    fn next_row(&mut self) -> Result<Option<(u32, Sample)>> {
         loop {
             if self.failed {
                 return Ok(None);
@@ -308,7 +314,7 @@ impl RowStream {
                     }
                     Some(Err(e)) => {
                         self.failed = true;
-                        return Err(Error::io(CHUNKS_FILE, std::io::Error::other(e)));
+                        return Err(Error::io(SAMPLES_FILE, std::io::Error::other(e)));
                     }
                     None => return Ok(None),
                 },
@@ -316,35 +322,41 @@ impl RowStream {
             let i = self.row;
             self.row += 1;
             let series = batch.column(0).as_primitive::<UInt32Type>().value(i);
+            let exponent = batch.column(3).as_primitive::<Int8Type>().value(i);
+            // Every row of a selected series is read (its pages are
+            // selected whole), so the chain is unbroken within a series.
+            let prev = match self.prev {
+                Some((s, bits)) if s == series => bits,
+                _ => 0,
+            };
+            let bits = if exponent == decimal::RAW {
+                let x = batch.column(4).as_primitive::<Int64Type>();
+                (x.value(i) as u64) ^ prev
+            } else {
+                let m = batch.column(2).as_primitive::<Int64Type>().value(i);
+                decimal::decode_one(exponent, m).to_bits()
+            };
+            self.prev = Some((series, bits));
             if self.wanted.binary_search(&series).is_err() {
                 continue;
             }
-            let min_t = batch.column(1).as_primitive::<Int64Type>().value(i);
-            let max_t = batch.column(2).as_primitive::<Int64Type>().value(i);
-            if min_t > self.range.end_ms || max_t < self.range.start_ms {
+            let t = batch.column(1).as_primitive::<Int64Type>().value(i);
+            if t < self.range.start_ms || t > self.range.end_ms {
                 continue;
             }
-            let count = batch.column(3).as_primitive::<UInt32Type>().value(i);
-            let data = batch.column(4).as_binary::<i32>().value(i);
-            let chunk = XorChunk::from_parts(
-                data.to_vec(),
-                count.min(u32::from(u16::MAX)) as u16,
-                min_t,
-                max_t,
-            );
-            return Ok(Some((series, chunk)));
+            return Ok(Some((series, Sample::new(t, f64::from_bits(bits)))));
         }
     }
 }
 
 /// Merges the per-row-group streams (time slices) by series: each series'
-/// chunks come out in slice order, which is time order.
+/// samples come out in slice order, which is time order.
 struct MergeRowGroups {
     streams: Vec<RowStream>,
 }
 
 impl Iterator for MergeRowGroups {
-    type Item = Result<(u32, Vec<XorChunk>)>;
+    type Item = Result<(u32, Vec<Sample>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let mut min: Option<u32> = None;
@@ -356,13 +368,13 @@ impl Iterator for MergeRowGroups {
             }
         }
         let id = min?;
-        let mut chunks = Vec::new();
+        let mut samples = Vec::new();
         for s in &mut self.streams {
             loop {
                 match s.peek() {
                     Ok(Some((sid, _))) if *sid == id => {
-                        if let Some((_, c)) = s.peeked.take() {
-                            chunks.push(c);
+                        if let Some((_, x)) = s.peeked.take() {
+                            samples.push(x);
                         }
                     }
                     Ok(_) => break,
@@ -370,7 +382,7 @@ impl Iterator for MergeRowGroups {
                 }
             }
         }
-        Some(Ok((id, chunks)))
+        Some(Ok((id, samples)))
     }
 }
 
@@ -385,10 +397,9 @@ impl Querier for Block {
         }
         let labels: Vec<Labels> = ids.iter().map(|&i| self.index.labels(i)).collect();
         let positions = Arc::clone(&ids);
-        let chunks = self.chunks(ids, range)?;
-        let (mint, maxt) = (range.start_ms, range.end_ms);
-        Ok(Box::new(chunks.map(move |r| {
-            let (id, chunks) = r?;
+        let samples = self.samples(ids, range)?;
+        Ok(Box::new(samples.map(move |r| {
+            let (id, samples) = r?;
             let labels = positions
                 .binary_search(&id)
                 .ok()
@@ -396,7 +407,7 @@ impl Querier for Block {
                 .unwrap_or_default();
             Ok(Series {
                 labels,
-                samples: Box::new(crate::head::samples_in(chunks, mint, maxt)),
+                samples: Box::new(samples.into_iter()),
             })
         })))
     }

@@ -1,26 +1,27 @@
-//! Writing a block: series table, postings, chunks, then `meta.json`, all
+//! Writing a block: samples, series table, postings, then `meta.json`, all
 //! into a staging directory that the [`BlockStore`] publishes atomically.
 
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::builder::{ArrayBuilder, BinaryBuilder, StringBuilder, UInt32Builder};
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, UInt32Array};
+use arrow_array::builder::{ArrayBuilder, StringBuilder, UInt32Builder};
+use arrow_array::{ArrayRef, Int64Array, Int8Array, RecordBatch, UInt32Array};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use sightline_model::Labels;
+use sightline_model::{Labels, Sample};
 
-use super::{chunks_schema, postings_schema, series_schema, BlockMeta, BlockStats, Compaction};
-use super::{CHUNKS_FILE, META_FILE, POSTINGS_FILE, SERIES_FILE};
-use crate::chunk::XorChunk;
+use super::decimal;
+use super::{postings_schema, samples_schema, series_schema, BlockMeta, BlockStats, Compaction};
+use super::{META_FILE, POSTINGS_FILE, SAMPLES_FILE, SERIES_FILE};
 use crate::store::BlockStore;
 use crate::{Error, Result};
 
-/// How chunk rows are laid out and compressed; chosen by measurement (see
-/// `docs/storage.md`), kept configurable for the storage benchmark.
+/// Compression and page size of the samples file; the layout itself was
+/// chosen by measurement (`docs/storage.md`), these stay tunable for the
+/// storage benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteOptions {
     pub zstd_level: i32,
@@ -35,16 +36,21 @@ impl Default for WriteOptions {
     fn default() -> Self {
         Self {
             zstd_level: 3,
-            page_rows: 1024,
-            row_group_rows: 256 * 1024,
+            // About 130 series of 2 h at 15 s per page: a selector decodes
+            // at most one such page beyond its series (well under a
+            // millisecond), and delta encoding and zstd work on long runs
+            // (1,024-row pages cost 26 % more bytes, 16 Ki-row pages 10 %;
+            // measured in docs/storage.md).
+            page_rows: 64 * 1024,
+            row_group_rows: 1 << 20,
         }
     }
 }
 
-const BATCH_ROWS: usize = 8192;
+const BATCH_ROWS: usize = 64 * 1024;
 
 /// A block being written. Series are fixed up front (sorted by labels, so
-/// the id order is the label order); chunks are then added per time slice
+/// the id order is the label order); samples are then added per time slice
 /// in series order.
 pub struct BlockBuilder {
     store: Arc<dyn BlockStore>,
@@ -52,9 +58,10 @@ pub struct BlockBuilder {
     meta: BlockMeta,
     series: Vec<Labels>,
     writer: ArrowWriter<File>,
-    rows: ChunkRows,
-    last: Option<(u32, i64)>,
-    options: WriteOptions,
+    rows: SampleRows,
+    /// Last (series, timestamp) written in this slice, and that sample's
+    /// value bits (the XOR chain of raw values runs per series per slice).
+    last: Option<(u32, i64, u64)>,
 }
 
 impl std::fmt::Debug for BlockBuilder {
@@ -67,12 +74,12 @@ impl std::fmt::Debug for BlockBuilder {
 }
 
 #[derive(Default)]
-struct ChunkRows {
+struct SampleRows {
     series: Vec<u32>,
-    min_t: Vec<i64>,
-    max_t: Vec<i64>,
-    count: Vec<u32>,
-    data: Vec<Arc<[u8]>>,
+    timestamp: Vec<i64>,
+    mantissa: Vec<Option<i64>>,
+    exponent: Vec<i8>,
+    value_xor: Vec<Option<i64>>,
 }
 
 impl BlockBuilder {
@@ -89,9 +96,9 @@ impl BlockBuilder {
         debug_assert!(series.windows(2).all(|w| w[0] < w[1]));
         let id = new_block_id();
         let dir = store.staging_dir(&id)?;
-        let path = dir.join(CHUNKS_FILE);
+        let path = dir.join(SAMPLES_FILE);
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let writer = ArrowWriter::try_new(file, chunks_schema(), Some(chunk_props(&options)))
+        let writer = ArrowWriter::try_new(file, samples_schema(), Some(sample_props(&options)))
             .map_err(|e| parquet_err(&path, e))?;
         Ok(Self {
             store,
@@ -103,14 +110,16 @@ impl BlockBuilder {
                 max_time,
                 stats: BlockStats::default(),
                 compaction,
-                encoding: format!("xor-chunks, zstd({})", options.zstd_level),
+                encoding: format!(
+                    "rows: timestamp delta, value decimal delta | xor byte-stream-split, zstd({})",
+                    options.zstd_level
+                ),
                 head_max_time: None,
             },
             series,
             writer,
-            rows: ChunkRows::default(),
+            rows: SampleRows::default(),
             last: None,
-            options,
         })
     }
 
@@ -124,45 +133,66 @@ impl BlockBuilder {
         self.meta.head_max_time = t;
     }
 
-    /// Adds a chunk of series `series` (an index into the series list).
-    /// Within a slice, chunks come in series order, then time order.
-    pub fn add_chunk(&mut self, series: u32, chunk: &XorChunk) -> Result<()> {
-        if let Some((s, t)) = self.last {
-            if (series, chunk.min_t()) <= (s, t) {
-                return Err(Error::InvalidArgument(format!(
-                    "block chunks out of order: series {series} at {} after series {s} at {t}",
-                    chunk.min_t()
-                )));
+    /// Adds samples (in time order) of series `series` (an index into the
+    /// series list). Within a slice, series come in id order; a series may
+    /// be added in several calls, each continuing where the last ended.
+    pub fn add_samples(
+        &mut self,
+        series: u32,
+        samples: impl IntoIterator<Item = Sample>,
+    ) -> Result<()> {
+        let samples: Vec<Sample> = samples.into_iter().collect();
+        let Some(first) = samples.first() else {
+            return Ok(());
+        };
+        let mut prev = match self.last {
+            Some((s, t, bits)) if s == series => {
+                if first.timestamp_ms <= t {
+                    return Err(order_error(series, first.timestamp_ms, s, t));
+                }
+                bits
             }
+            Some((s, t, _)) if s > series => {
+                return Err(order_error(series, first.timestamp_ms, s, t))
+            }
+            _ => 0,
+        };
+        if samples
+            .windows(2)
+            .any(|w| w[1].timestamp_ms <= w[0].timestamp_ms)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "block samples of series {series} are not in strictly increasing time order"
+            )));
         }
-        self.last = Some((series, chunk.min_t()));
+        let values: Vec<f64> = samples.iter().map(|s| s.value).collect();
+        let (exponent, mantissas) = decimal::encode(&values);
         let r = &mut self.rows;
-        r.series.push(series);
-        r.min_t.push(chunk.min_t());
-        r.max_t.push(chunk.max_t());
-        r.count.push(u32::from(chunk.count()));
-        r.data.push(chunk.bytes().into());
-        self.meta.stats.chunks += 1;
-        self.meta.stats.samples += u64::from(chunk.count());
-        if r.series.len() >= BATCH_ROWS {
+        for (s, m) in samples.iter().zip(mantissas) {
+            let bits = s.value.to_bits();
+            r.series.push(series);
+            r.timestamp.push(s.timestamp_ms);
+            r.exponent.push(exponent);
+            if exponent == decimal::RAW {
+                r.mantissa.push(None);
+                r.value_xor.push(Some((bits ^ prev) as i64));
+            } else {
+                r.mantissa.push(Some(m));
+                r.value_xor.push(None);
+            }
+            prev = bits;
+        }
+        if let Some(last) = samples.last() {
+            self.last = Some((series, last.timestamp_ms, prev));
+        }
+        self.meta.stats.samples += samples.len() as u64;
+        if self.rows.series.len() >= BATCH_ROWS {
             self.write_rows()?;
         }
         Ok(())
     }
 
-    /// Encodes samples of one series into chunks and adds them.
-    pub fn add_samples(
-        &mut self,
-        series: u32,
-        samples: impl IntoIterator<Item = sightline_model::Sample>,
-    ) -> Result<()> {
-        for c in XorChunk::encode_all(samples) {
-            self.add_chunk(series, &c)?;
-        }
-        Ok(())
-    }
-
-    /// Ends a time slice: its chunks form their own row group(s), whose
+    /// Ends a time slice: its samples form their own row group(s), whose
     /// statistics let readers skip the slice by time.
     pub fn end_slice(&mut self) -> Result<()> {
         self.write_rows()?;
@@ -176,19 +206,14 @@ impl BlockBuilder {
             return Ok(());
         }
         let r = std::mem::take(&mut self.rows);
-        let mut data =
-            BinaryBuilder::with_capacity(r.data.len(), r.data.iter().map(|d| d.len()).sum());
-        for d in &r.data {
-            data.append_value(d);
-        }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(UInt32Array::from(r.series)),
-            Arc::new(Int64Array::from(r.min_t)),
-            Arc::new(Int64Array::from(r.max_t)),
-            Arc::new(UInt32Array::from(r.count)),
-            Arc::new(data.finish()),
+            Arc::new(Int64Array::from(r.timestamp)),
+            Arc::new(Int64Array::from(r.mantissa)),
+            Arc::new(Int8Array::from(r.exponent)),
+            Arc::new(Int64Array::from(r.value_xor)),
         ];
-        let batch = RecordBatch::try_new(chunks_schema(), columns)
+        let batch = RecordBatch::try_new(samples_schema(), columns)
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         self.writer
             .write(&batch)
@@ -202,30 +227,44 @@ impl BlockBuilder {
         self.meta.stats.series = self.series.len() as u64;
         write_series(&self.dir, &self.series)?;
         write_postings(&self.dir, &self.series)?;
-        let _ = self.options;
+        self.meta.stats.bytes = [SAMPLES_FILE, SERIES_FILE, POSTINGS_FILE]
+            .iter()
+            .map(|f| std::fs::metadata(self.dir.join(f)).map_or(0, |m| m.len()))
+            .sum();
         let path = self.dir.join(META_FILE);
         let json = serde_json::to_vec_pretty(&self.meta)
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         std::fs::write(&path, json).map_err(|e| Error::io(&path, e))?;
         self.store.publish(&self.meta.id)?;
-        self.meta.stats.bytes = self.store.size(&self.meta.id)?;
         Ok(self.meta)
     }
 }
 
-fn chunk_props(o: &WriteOptions) -> WriterProperties {
+fn sample_props(o: &WriteOptions) -> WriterProperties {
     let zstd = ZstdLevel::try_new(o.zstd_level).unwrap_or_default();
-    let mut b = WriterProperties::builder()
+    let col = ColumnPath::from;
+    WriterProperties::builder()
         .set_compression(Compression::ZSTD(zstd))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_data_page_row_count_limit(o.page_rows)
         .set_write_batch_size(o.page_rows.min(1024))
         .set_max_row_group_row_count(Some(o.row_group_rows))
-        .set_dictionary_enabled(false);
-    for col in ["series", "min_time", "max_time", "count"] {
-        b = b.set_column_encoding(ColumnPath::from(col), Encoding::DELTA_BINARY_PACKED);
-    }
-    b.build()
+        .set_dictionary_enabled(false)
+        // A series is one run of one dictionary index; so is its exponent.
+        .set_column_dictionary_enabled(col("series"), true)
+        .set_column_dictionary_enabled(col("exponent"), true)
+        .set_column_encoding(col("timestamp"), Encoding::DELTA_BINARY_PACKED)
+        .set_column_encoding(col("mantissa"), Encoding::DELTA_BINARY_PACKED)
+        // Raw values XORed with their predecessor: unchanged high bits make
+        // whole zero byte planes.
+        .set_column_encoding(col("value_xor"), Encoding::BYTE_STREAM_SPLIT)
+        .build()
+}
+
+fn order_error(series: u32, t: i64, last_series: u32, last_t: i64) -> Error {
+    Error::InvalidArgument(format!(
+        "block samples out of order: series {series} at {t} after series {last_series} at {last_t}"
+    ))
 }
 
 fn table_props() -> WriterProperties {
