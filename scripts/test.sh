@@ -15,11 +15,14 @@ missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-node-exporter >/dev/null 2>&1 || missing+=(prometheus-node-exporter)
 command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "==> installing test peers: ${missing[*]}"
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# A real SMTP server for the email notification tests.
+python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

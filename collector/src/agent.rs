@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::kube::{KubeConfig, SharedPods};
 use crate::pipeline::{next_tick, Pipeline};
 use crate::shipper::{Shipper, ShipperConfig};
 use crate::sources::cgroup::CgroupSource;
+use crate::sources::logs::{LogCollector, LogMetrics, LogsConfig};
 use crate::sources::node::{NodePaths, NodeSource};
 use crate::sources::scrape::{ScrapeConfig, ScrapeSource};
 use crate::{Metric, Source, SourceError};
@@ -41,6 +43,11 @@ pub struct AgentConfig {
     pub buffer_dir: PathBuf,
     /// Byte budget of that buffer; when full, the oldest data goes.
     pub buffer_max_bytes: u64,
+    /// Container and file logs, shipped with Loki's push protocol.
+    pub logs: LogsConfig,
+    /// Pod metadata from the Kubernetes API (on by default in a cluster):
+    /// container names and images, and `prometheus.io/scrape` discovery.
+    pub kubernetes: KubeConfig,
 }
 
 impl Default for AgentConfig {
@@ -55,6 +62,8 @@ impl Default for AgentConfig {
             scrape: ScrapeConfig::default(),
             buffer_dir: PathBuf::from("./collector-buffer"),
             buffer_max_bytes: 256 << 20,
+            logs: LogsConfig::default(),
+            kubernetes: KubeConfig::default(),
         }
     }
 }
@@ -118,6 +127,8 @@ pub enum AgentError {
     Config(String),
     #[error("cannot start the shipper: {0}")]
     Shipper(#[from] crate::shipper::ShipperError),
+    #[error("cannot start log collection: {0}")]
+    Logs(#[from] crate::sources::logs::LogError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -140,6 +151,23 @@ impl AgentConfig {
         }
     }
 
+    /// The Loki push URL: `logs.url`, or the server's scheme and authority
+    /// with `/loki/api/v1/push`.
+    pub fn push_url(&self) -> String {
+        if !self.logs.url.is_empty() {
+            return self.logs.url.clone();
+        }
+        let base = self.server.trim_end_matches('/');
+        let origin = match base.split_once("://") {
+            Some((scheme, rest)) => {
+                let authority = rest.split('/').next().unwrap_or(rest);
+                format!("{scheme}://{authority}")
+            }
+            None => base.to_string(),
+        };
+        format!("{origin}/loki/api/v1/push")
+    }
+
     fn interval(&self) -> Result<Duration, AgentError> {
         match sightline_model::parse_duration(&self.interval) {
             Ok(d) if !d.is_zero() => Ok(d),
@@ -150,7 +178,8 @@ impl AgentConfig {
         }
     }
 
-    fn node_name(&self) -> String {
+    /// The node name: `node_name`, else `$NODE_NAME`, else the host name.
+    pub fn node_name(&self) -> String {
         if !self.node_name.is_empty() {
             return self.node_name.clone();
         }
@@ -167,6 +196,15 @@ impl AgentConfig {
     /// The sources this configuration enables, each with its labels, or
     /// every problem in the scrape targets.
     pub fn sources(&self) -> Result<Vec<Box<dyn Source>>, AgentError> {
+        self.sources_with(None)
+    }
+
+    /// [`AgentConfig::sources`], with pod metadata from the Kubernetes API
+    /// for container labels and annotation discovery.
+    pub fn sources_with(
+        &self,
+        pods: Option<SharedPods>,
+    ) -> Result<Vec<Box<dyn Source>>, AgentError> {
         let instance = self.node_name();
         let mut out: Vec<Box<dyn Source>> = Vec::new();
         if self.node.enabled {
@@ -178,19 +216,26 @@ impl AgentConfig {
             out.push(Box::new(Labelled::new(node, &self.node.labels, &instance)));
         }
         if self.cgroup.enabled {
-            let cgroup = CgroupSource::new(self.cgroup.root.clone())
+            let mut cgroup = CgroupSource::new(self.cgroup.root.clone())
                 .with_pod_logs(self.cgroup.pod_logs.clone());
+            if let Some(p) = &pods {
+                cgroup = cgroup.with_api_pods(Arc::clone(p));
+            }
             out.push(Box::new(Labelled::new(
                 cgroup,
                 &self.cgroup.labels,
                 &instance,
             )));
         }
-        if !self.scrape.targets.is_empty() {
+        let discovery = pods.filter(|_| self.kubernetes.annotation_discovery);
+        if !self.scrape.targets.is_empty() || discovery.is_some() {
             // Scrape targets carry their own `job` and `instance`; no
             // `Labelled` wrapper.
-            let scrape = ScrapeSource::new(&self.scrape)
+            let mut scrape = ScrapeSource::new(&self.scrape)
                 .map_err(|errors| AgentError::Config(errors.join("; ")))?;
+            if let Some(p) = discovery {
+                scrape = scrape.with_pod_discovery(p);
+            }
             out.push(Box::new(scrape));
         }
         Ok(out)
@@ -258,6 +303,7 @@ pub async fn run(
     let shipper = Shipper::start(shipper_config)?;
     let handle = shipper.handle();
     let stats = Arc::new(AgentStats::default());
+    let logs = start_logs(&config)?;
 
     let server = if config.listen.is_empty() {
         None
@@ -272,11 +318,29 @@ pub async fn run(
             listener,
             handle.clone(),
             Arc::clone(&stats),
+            logs.as_ref().map(LogCollector::metrics),
         )))
     };
 
+    let (kube_stop, kube_stop_rx) = tokio::sync::watch::channel(false);
+    let pods = match config.kubernetes.api_server() {
+        Some(api) => {
+            let grace = config.kubernetes.grace().map_err(AgentError::Config)?;
+            let pods = crate::kube::PodStore::shared(grace);
+            tracing::info!(%api, node = %config.node_name(), "reading pod metadata from the Kubernetes API");
+            tokio::spawn(crate::kube::run(
+                config.kubernetes.clone(),
+                api,
+                config.node_name(),
+                Arc::clone(&pods),
+                kube_stop_rx,
+            ));
+            Some(pods)
+        }
+        None => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
-    let mut pipeline = Pipeline::new(config.sources()?);
+    let mut pipeline = Pipeline::new(config.sources_with(pods)?);
     let collector = {
         let (stop, stats, handle) = (Arc::clone(&stop), Arc::clone(&stats), handle.clone());
         std::thread::spawn(move || {
@@ -300,14 +364,39 @@ pub async fn run(
     };
     tracing::info!(url = %config.write_url(), ?interval, "collector running");
     shutdown.await;
+    let _ = kube_stop.send(true);
     stop.store(true, Ordering::Relaxed);
     collector.thread().unpark();
     let _ = tokio::task::spawn_blocking(move || collector.join()).await;
     if let Some(s) = server {
         s.abort();
     }
-    shipper.shutdown().await;
+    match logs {
+        Some(logs) => tokio::join!(shipper.shutdown(), logs.shutdown()).0,
+        None => shipper.shutdown().await,
+    }
     Ok(())
+}
+
+/// Starts log collection if enabled: its own shipper to the push URL, its
+/// disk buffer in `<buffer_dir>/logs`.
+fn start_logs(config: &AgentConfig) -> Result<Option<LogCollector>, AgentError> {
+    if !config.logs.enabled {
+        return Ok(None);
+    }
+    let settings = config
+        .logs
+        .validate(&config.buffer_dir, &config.node_name())
+        .map_err(|errors| AgentError::Config(errors.join("; ")))?;
+    let mut shipper = ShipperConfig::new(config.push_url());
+    shipper.buffer_dir = Some(config.buffer_dir.join("logs"));
+    shipper.buffer_max_bytes = config.logs.buffer_max_bytes;
+    // Batches are up to `batch_bytes` each: keep few in memory, the rest
+    // waits in the disk buffer.
+    shipper.queue_capacity = 4;
+    let logs = LogCollector::start(settings, shipper, config.logs.format)?;
+    tracing::info!(url = %config.push_url(), "shipping logs");
+    Ok(Some(logs))
 }
 
 /// Parks until `tick` or until `stop` is set (and the thread unparked).
@@ -330,13 +419,14 @@ async fn serve_self(
     listener: tokio::net::TcpListener,
     handle: crate::shipper::ShipperHandle,
     stats: Arc<AgentStats>,
+    logs: Option<LogMetrics>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     loop {
         let Ok((mut conn, _)) = listener.accept().await else {
             continue;
         };
-        let (handle, stats) = (handle.clone(), Arc::clone(&stats));
+        let (handle, stats, logs) = (handle.clone(), Arc::clone(&stats), logs.clone());
         tokio::spawn(async move {
             let mut buf = [0u8; 2048];
             let n = conn.read(&mut buf).await.unwrap_or(0);
@@ -351,7 +441,7 @@ async fn serve_self(
                         stats.rounds.load(Ordering::Relaxed),
                         stats.metrics.load(Ordering::Relaxed),
                         handle.render_metrics()
-                    ),
+                    ) + &logs.as_ref().map(LogMetrics::render).unwrap_or_default(),
                 ),
                 "/-/healthy" => ("200 OK", "Sightline collector is Healthy.\n".to_string()),
                 _ => ("404 Not Found", "not found\n".to_string()),
@@ -386,10 +476,14 @@ mod tests {
     fn write_urls() {
         let mut c = AgentConfig::default();
         assert_eq!(c.write_url(), "http://127.0.0.1:9700/api/v1/write");
+        assert_eq!(c.push_url(), "http://127.0.0.1:9700/loki/api/v1/push");
         c.server = "http://vm:8428/api/v1/write".into();
         assert_eq!(c.write_url(), "http://vm:8428/api/v1/write");
+        assert_eq!(c.push_url(), "http://vm:8428/loki/api/v1/push");
         c.server = "http://prom:9090/".into();
         assert_eq!(c.write_url(), "http://prom:9090/api/v1/write");
+        c.logs.url = "http://loki:3100/loki/api/v1/push".into();
+        assert_eq!(c.push_url(), "http://loki:3100/loki/api/v1/push");
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //! with backoff, and spills to a bounded disk buffer while the server is
 //! unreachable.
 //!
+//! Logs take their own path: [`sources::logs`] follows container log files
+//! (and plain files), parses the CRI and Docker formats, and hands batches
+//! to the log shipper ([`shipper::loki`]), which sends Loki push requests
+//! through the same queue, disk buffer and retrying sender; read positions
+//! are checkpointed once the server acknowledged the lines.
+//!
 //! The crate stays small: no tantivy, DataFusion or Parquet in its tree.
 
 pub mod agent;

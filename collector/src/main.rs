@@ -27,6 +27,10 @@ struct Cli {
     /// Directory of the on-disk buffer used while the server is away.
     #[arg(long, value_name = "DIR")]
     buffer_dir: Option<PathBuf>,
+    /// Log files to follow (absolute pattern, `*` per directory level);
+    /// repeatable; replaces `logs.paths` from the config file.
+    #[arg(long = "log-path", value_name = "GLOB")]
+    log_paths: Vec<String>,
 }
 
 fn load(cli: &Cli) -> Result<AgentConfig, String> {
@@ -49,6 +53,9 @@ fn load(cli: &Cli) -> Result<AgentConfig, String> {
     }
     if let Some(d) = &cli.buffer_dir {
         config.buffer_dir.clone_from(d);
+    }
+    if !cli.log_paths.is_empty() {
+        config.logs.paths.clone_from(&cli.log_paths);
     }
     Ok(config)
 }

@@ -1,8 +1,116 @@
-//! Log storage for Sightline.
+//! Sightline's log store.
 //!
-//! This crate will own everything between an accepted log line and the disk:
-//! a write-ahead log that makes pushes durable before they are acknowledged,
-//! time-partitioned tantivy indexes (timestamp as a fast field, stream labels
-//! indexed, the line tokenized for term lookup and stored compressed), a
-//! stream table mapping label sets to stream ids, retention by age and size,
-//! and a log `Querier` that the LogQL engine in `sightline-query` reads through.
+//! A push travels through three layers:
+//!
+//! 1. [`LogStore::push`] resolves each stream in the stream table (label set
+//!    ↔ [`StreamId`], with the stream's time bounds) and frames new stream
+//!    definitions and the entries as WAL records (`wal/`, the metrics store's
+//!    CRC-framed, group-committed WAL);
+//! 2. under the same lock the entries go to the writer of their time
+//!    partition (`partitions/<start ns>/`, one tantivy index per
+//!    [`Options::partition`]) and to the in-memory head;
+//! 3. the WAL is fsynced per its policy before `push` returns — only then may
+//!    the caller acknowledge.
+//!
+//! Every [`Options::commit_interval`] the partitions are committed, the head
+//! (which reads see until then) is cleared, and the WAL is checkpointed to
+//! the stream table alone. Retention deletes whole partitions. Reads select
+//! streams from the table and [`LogStore::scan`] the partitions in time
+//! order: the index proposes candidates (stream, time range, and the tokens
+//! a substring filter implies, see [`tokenizer`]), and each line is verified
+//! against the exact text before it is visited.
+//!
+//! ```
+//! use std::ops::ControlFlow;
+//! use sightline_logstore::{Direction, LogStore, NewEntry, Options, Scan, StreamBatch};
+//! use sightline_model::{Labels, MatchOp, Matcher};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = LogStore::open(dir.path(), Options::default()).unwrap();
+//! let now = std::time::SystemTime::now()
+//!     .duration_since(std::time::UNIX_EPOCH)
+//!     .unwrap()
+//!     .as_nanos() as i64;
+//! let labels = Labels::from_pairs([("app", "api")]);
+//! let entries = vec![NewEntry { ts_ns: now, line: "GET /health 200".into(), metadata: vec![] }];
+//! store.push(&[StreamBatch { labels, entries }]).unwrap();
+//!
+//! let m = Matcher::new(MatchOp::Equal, "app", "api").unwrap();
+//! let streams = store.select(&[m], i64::MIN, i64::MAX);
+//! let scan = Scan {
+//!     streams: streams.iter().map(|s| s.0).collect(),
+//!     start_ns: now - 1_000_000_000,
+//!     end_ns: now + 1,
+//!     direction: Direction::Backward,
+//!     contains: vec!["health".into()],
+//! };
+//! let mut lines = Vec::new();
+//! store.scan(&scan, &mut |e| { lines.push(e.line.clone()); ControlFlow::Continue(()) }).unwrap();
+//! assert_eq!(lines, ["GET /health 200"]);
+//! ```
+
+mod error;
+mod limits;
+mod partition;
+pub mod record;
+mod store;
+mod streams;
+pub mod tokenizer;
+
+use std::time::Duration;
+
+pub use error::{Error, Result};
+pub use limits::Limits;
+pub use store::{LogStore, NewEntry, PushOutcome, Scan, ScanStats, StoreStats, StreamBatch};
+
+/// A stream's identity inside the store: assigned on first sight, recorded
+/// in the WAL, stable across restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId(pub u64);
+
+/// A stored entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub stream: StreamId,
+    pub ts_ns: i64,
+    pub line: String,
+    /// Structured metadata (Loki's third tuple element), as sent.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// Read order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Backward,
+}
+
+/// Store settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub wal: sightline_tsdb::wal::WalOptions,
+    /// Time span of one index partition.
+    pub partition: Duration,
+    /// How often new entries are committed to the indexes.
+    pub commit_interval: Duration,
+    /// Entries older than this (by timestamp) are deleted, a partition at a
+    /// time.
+    pub retention: Duration,
+    /// Head size that triggers a commit before the interval is up.
+    pub max_head_bytes: usize,
+    /// Most streams the store holds; pushes creating more are refused.
+    pub max_streams: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            wal: sightline_tsdb::wal::WalOptions::default(),
+            partition: Duration::from_secs(24 * 3600),
+            commit_interval: Duration::from_secs(5),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            max_head_bytes: 64 << 20,
+            max_streams: 100_000,
+        }
+    }
+}

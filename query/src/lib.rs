@@ -16,6 +16,7 @@
 pub mod ast;
 pub mod engine;
 pub mod functions;
+pub mod logql;
 mod parser;
 mod printer;
 pub mod value;

@@ -22,6 +22,19 @@ pub enum Command {
     /// Backfill historical data straight into blocks.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Work with Prometheus rule files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate rule files as `promtool check rules` does; exits 1 if any
+    /// file is invalid.
+    Check {
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +72,17 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `sightline_tsdb=debug` [config: log.level].
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// A log file pattern for the embedded collector to follow, e.g.
+    /// `/var/log/*.log`; repeatable [config: collector.logs.paths].
+    #[arg(long = "log-path", value_name = "GLOB")]
+    pub log_paths: Vec<String>,
+    /// Prometheus rule files to load, a path or glob; repeatable
+    /// [config: rule_files].
+    #[arg(long = "rule-file", value_name = "GLOB")]
+    pub rule_files: Vec<String>,
+    /// Alertmanager-format notification config [config: alertmanager_config].
+    #[arg(long, value_name = "FILE")]
+    pub alertmanager_config: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -67,6 +91,9 @@ impl ServeArgs {
             listen: self.listen.clone(),
             data_dir: self.data_dir.clone(),
             log_level: self.log_level.clone(),
+            log_paths: self.log_paths.clone(),
+            rule_files: self.rule_files.clone(),
+            alertmanager_config: self.alertmanager_config.clone(),
         }
     }
 }

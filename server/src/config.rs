@@ -33,6 +33,14 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub query: QueryConfig,
     pub collector: EmbeddedCollectorConfig,
+    pub logs: LogsConfig,
+    /// Prometheus rule files: paths or globs, as `rule_files` in prometheus.yml.
+    pub rule_files: Vec<String>,
+    /// How often rule groups without their own `interval` are evaluated.
+    pub evaluation_interval: PromDuration,
+    /// An Alertmanager-format configuration file for notifications.
+    pub alertmanager_config: Option<PathBuf>,
+    pub rules: crate::rules::RulesConfig,
 }
 
 impl Default for Config {
@@ -45,6 +53,11 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
             collector: EmbeddedCollectorConfig::default(),
+            logs: LogsConfig::default(),
+            rule_files: Vec::new(),
+            evaluation_interval: PromDuration(Duration::from_secs(60)),
+            alertmanager_config: None,
+            rules: crate::rules::RulesConfig::default(),
         }
     }
 }
@@ -217,6 +230,8 @@ pub struct EmbeddedCollectorConfig {
     pub interval: PromDuration,
     pub node: sightline_collector::agent::NodeConfig,
     pub cgroup: sightline_collector::agent::CgroupConfig,
+    /// This machine's log files, shipped to this server's Loki push API.
+    pub logs: EmbeddedLogsConfig,
 }
 
 impl Default for EmbeddedCollectorConfig {
@@ -226,6 +241,118 @@ impl Default for EmbeddedCollectorConfig {
             interval: PromDuration(Duration::from_secs(15)),
             node: Default::default(),
             cgroup: Default::default(),
+            logs: Default::default(),
+        }
+    }
+}
+
+/// Log files followed by the embedded collector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct EmbeddedLogsConfig {
+    pub enabled: bool,
+    /// Absolute path patterns (`*` per directory level). Empty: the
+    /// kubelet's container logs (`/var/log/pods/*/*/*.log`) where
+    /// `/var/log/pods` exists, else `/var/log/*.log` from their end.
+    pub paths: Vec<String>,
+}
+
+impl Default for EmbeddedLogsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            paths: Vec::new(),
+        }
+    }
+}
+
+/// The log store behind the Loki API. Its WAL follows `storage.wal`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogsConfig {
+    /// Time span of one index partition; retention drops whole partitions.
+    pub partition: PromDuration,
+    /// How often new entries are committed to the indexes.
+    pub commit_interval: PromDuration,
+    /// Entries older than this are deleted.
+    pub retention: PromDuration,
+    pub max_line_bytes: usize,
+    pub max_labels_per_stream: usize,
+    pub max_label_name_length: usize,
+    pub max_label_value_length: usize,
+    /// Most series one metric query may produce.
+    pub max_query_series: usize,
+    /// Largest `limit` a log query may ask for.
+    pub max_entries_limit_per_query: usize,
+    /// Most streams stored; pushes creating more get 429.
+    pub max_streams: usize,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        let store = sightline_logstore::Options::default();
+        let limits = sightline_logstore::Limits::default();
+        let query = sightline_query::logql::QueryLimits::default();
+        Self {
+            partition: PromDuration(store.partition),
+            commit_interval: PromDuration(store.commit_interval),
+            retention: PromDuration(store.retention),
+            max_line_bytes: limits.max_line_bytes,
+            max_labels_per_stream: limits.max_labels,
+            max_label_name_length: limits.max_label_name_bytes,
+            max_label_value_length: limits.max_label_value_bytes,
+            max_query_series: query.max_series,
+            max_entries_limit_per_query: query.max_entries,
+            max_streams: store.max_streams,
+        }
+    }
+}
+
+impl LogsConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        for (name, d) in [
+            ("partition", self.partition),
+            ("commit_interval", self.commit_interval),
+            ("retention", self.retention),
+        ] {
+            if d.0.is_zero() {
+                p.push(format!("logs.{name}: must be positive"));
+            }
+        }
+        for (name, v) in [
+            ("max_line_bytes", self.max_line_bytes),
+            ("max_labels_per_stream", self.max_labels_per_stream),
+            ("max_label_name_length", self.max_label_name_length),
+            ("max_label_value_length", self.max_label_value_length),
+            ("max_query_series", self.max_query_series),
+            ("max_streams", self.max_streams),
+            (
+                "max_entries_limit_per_query",
+                self.max_entries_limit_per_query,
+            ),
+        ] {
+            if v == 0 {
+                p.push(format!("logs.{name}: must be positive"));
+            }
+        }
+        p
+    }
+
+    pub fn limits(&self) -> sightline_logstore::Limits {
+        sightline_logstore::Limits {
+            max_line_bytes: self.max_line_bytes,
+            max_labels: self.max_labels_per_stream,
+            max_label_name_bytes: self.max_label_name_length,
+            max_label_value_bytes: self.max_label_value_length,
+        }
+    }
+
+    pub fn query_limits(&self) -> sightline_query::logql::QueryLimits {
+        sightline_query::logql::QueryLimits {
+            max_series: self.max_query_series,
+            max_entries: self.max_entries_limit_per_query,
+            ..Default::default()
         }
     }
 }
@@ -268,6 +395,10 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub log_level: Option<String>,
+    /// `--log-path`: replaces `collector.logs.paths` when not empty.
+    pub log_paths: Vec<String>,
+    pub rule_files: Vec<String>,
+    pub alertmanager_config: Option<PathBuf>,
 }
 
 impl Config {
@@ -330,6 +461,15 @@ impl Config {
         if let Some(l) = &overrides.log_level {
             config.log.level.clone_from(l);
         }
+        if !overrides.log_paths.is_empty() {
+            config.collector.logs.paths.clone_from(&overrides.log_paths);
+        }
+        if !overrides.rule_files.is_empty() {
+            config.rule_files.clone_from(&overrides.rule_files);
+        }
+        if let Some(a) = &overrides.alertmanager_config {
+            config.alertmanager_config = Some(a.clone());
+        }
         problems.extend(config.validate());
         if problems.is_empty() {
             Ok(config)
@@ -382,6 +522,11 @@ impl Config {
                 p.push(format!("ingest.{name}: must be positive"));
             }
         }
+        for (i, path) in self.collector.logs.paths.iter().enumerate() {
+            if let Err(e) = sightline_collector::sources::logs::PathPattern::new(path) {
+                p.push(format!("collector.logs.paths[{i}]: {e}"));
+            }
+        }
         if self.collector.enabled && self.collector.interval.0.is_zero() {
             p.push("collector.interval: must be positive".into());
         }
@@ -395,6 +540,11 @@ impl Config {
         if q.max_samples == 0 {
             p.push("query.max_samples: must be positive".into());
         }
+        p.extend(self.logs.validate());
+        if self.evaluation_interval.0.is_zero() {
+            p.push("evaluation_interval: must be positive".into());
+        }
+        p.extend(self.rules.validate());
         if i.max_decompressed_bytes < i.max_body_bytes {
             p.push("ingest.max_decompressed_bytes: must be at least ingest.max_body_bytes".into());
         }
@@ -406,6 +556,17 @@ impl Config {
         self.listen
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9700)))
+    }
+
+    pub fn logstore_options(&self) -> sightline_logstore::Options {
+        sightline_logstore::Options {
+            wal: self.tsdb_options().wal,
+            partition: self.logs.partition.0,
+            commit_interval: self.logs.commit_interval.0,
+            retention: self.logs.retention.0,
+            max_streams: self.logs.max_streams,
+            ..sightline_logstore::Options::default()
+        }
     }
 
     pub fn tsdb_options(&self) -> sightline_tsdb::Options {

@@ -11,6 +11,8 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod import;
+pub mod rules;
+mod rules_logs;
 mod serve;
 pub mod telemetry;
 

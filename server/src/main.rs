@@ -3,12 +3,19 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sightline_server::cli::{Cli, Command, ImportCommand};
+use sightline_server::cli::{Cli, Command, ImportCommand, RulesCommand};
 use sightline_server::config::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Rules(RulesCommand::Check { files }) => {
+            if sightline_server::rules::check_files(&files, &mut std::io::stdout()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Command::Import(ImportCommand::Openmetrics(args)) => {
             match sightline_server::import::openmetrics(
                 &args.file,

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use sightline_logstore::LogStore;
 use sightline_tsdb::Tsdb;
 use tracing_subscriber::EnvFilter;
 
-use crate::api::{router, AppState};
+use crate::api::{loki, router, AppState};
 use crate::config::{Config, LogFormat};
 
 /// Installs the global `tracing` subscriber per the log settings.
@@ -38,6 +39,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("opening the metrics store")?
         .context("opening the metrics store")?;
     let tsdb = Arc::new(tsdb);
+    let logs_dir = config.data_dir.join("logs");
+    let logs_options = config.logstore_options();
+    let logs = tokio::task::spawn_blocking(move || LogStore::open(logs_dir, logs_options))
+        .await
+        .context("opening the log store")?
+        .context("opening the log store")?;
+    let logs = Arc::new(logs);
+    let rules = crate::rules::RuleService::start(&config, Arc::clone(&tsdb), Arc::clone(&logs))?;
+    rules.reload_on_sighup();
     let maintenance =
         sightline_tsdb::spawn_maintenance(&tsdb, config.storage.maintenance_interval.0);
 
@@ -50,7 +60,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir = %config.data_dir.display(),
         "Sightline is ready: remote write to http://{addr}/api/v1/write"
     );
-    let app = router(AppState::new(Arc::clone(&config), Arc::clone(&tsdb)));
+    let app = router(AppState::new(Arc::clone(&config), Arc::clone(&tsdb)))
+        .merge(loki::routes(Arc::clone(&logs), Arc::clone(&config)))
+        .merge(crate::api::rules::routes(Arc::clone(&rules)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let collector = config
         .collector
@@ -70,6 +82,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")?;
 
+    rules.stop();
     tracing::info!("shutting down: flushing the WAL");
     tokio::task::spawn_blocking(move || {
         // Lets a block write in progress finish first.
@@ -79,8 +92,35 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .await
     .context("closing the metrics store")?
     .context("closing the metrics store")?;
+    tokio::task::spawn_blocking(move || logs.close())
+        .await
+        .context("closing the log store")?
+        .context("closing the log store")?;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// The embedded collector's log settings: the configured patterns, or this
+/// host's container logs if the kubelet keeps them here, or else the
+/// system's plain log files from their current end.
+fn embedded_logs(
+    c: &crate::config::EmbeddedLogsConfig,
+) -> sightline_collector::sources::logs::LogsConfig {
+    use sightline_collector::sources::logs::{LogsConfig, StartAt, DEFAULT_POD_LOG_GLOB};
+    let mut logs = LogsConfig {
+        enabled: c.enabled,
+        paths: c.paths.clone(),
+        ..LogsConfig::default()
+    };
+    if logs.paths.is_empty() {
+        if std::path::Path::new("/var/log/pods").is_dir() {
+            logs.paths = vec![DEFAULT_POD_LOG_GLOB.into()];
+        } else {
+            logs.paths = vec!["/var/log/*.log".into()];
+            logs.start_at = StartAt::End;
+        }
+    }
+    logs
 }
 
 /// The collector for this machine, shipping to this server over loopback;
@@ -104,6 +144,7 @@ async fn run_embedded_collector(
         cgroup: c.cgroup.clone(),
         buffer_dir: config.data_dir.join("collector-buffer"),
         buffer_max_bytes: 64 << 20,
+        logs: embedded_logs(&c.logs),
         ..Default::default()
     };
     let stopped = async move {

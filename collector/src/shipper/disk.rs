@@ -11,6 +11,10 @@
 //! starts a new segment, so a torn tail (a crash mid-write) is only ever at
 //! the end of an old segment; it is skipped with a log line.
 //!
+//! An acknowledged frame in a segment that still holds live frames is
+//! marked in place: its CRC field is overwritten with the complement of the
+//! CRC, so a replay after a crash skips it instead of sending it again.
+//!
 //! I/O is synchronous: frames are small and the agent's disk is local.
 
 use std::collections::VecDeque;
@@ -42,6 +46,7 @@ struct FrameRef {
     /// Payload length (samples count and body).
     len: u32,
     samples: u32,
+    crc: u32,
 }
 
 #[derive(Debug)]
@@ -188,8 +193,9 @@ impl DiskBuffer {
         let mut crc = crc32fast::Hasher::new();
         crc.update(&samples.to_le_bytes());
         crc.update(body);
+        let crc = crc.finalize();
         frame.extend_from_slice(&len.to_le_bytes());
-        frame.extend_from_slice(&crc.finalize().to_le_bytes());
+        frame.extend_from_slice(&crc.to_le_bytes());
         frame.extend_from_slice(&samples.to_le_bytes());
         frame.extend_from_slice(body);
         let (Some(writer), Some(segment)) = (self.writer.as_mut(), self.segments.back_mut()) else {
@@ -210,6 +216,7 @@ impl DiskBuffer {
             offset,
             len,
             samples,
+            crc,
         });
         Ok(dropped)
     }
@@ -250,6 +257,22 @@ impl DiskBuffer {
         segment.live_frames = segment.live_frames.saturating_sub(1);
         if segment.live_frames == 0 {
             self.remove_segment(pos);
+        } else {
+            self.mark_acknowledged(&head);
+        }
+    }
+
+    /// Overwrites the frame's CRC with its complement. A failure only means
+    /// the frame may be sent again after a restart.
+    fn mark_acknowledged(&self, frame: &FrameRef) {
+        use std::os::unix::fs::FileExt;
+        let marked = (!frame.crc).to_le_bytes();
+        let result = OpenOptions::new()
+            .write(true)
+            .open(self.segment_path(frame.segment))
+            .and_then(|f| f.write_all_at(&marked, frame.offset + 4));
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "disk buffer: cannot mark a frame acknowledged");
         }
     }
 
@@ -371,7 +394,13 @@ fn scan_segment(path: &Path, id: u64, seq: &mut u64) -> io::Result<Vec<FrameRef>
         }
         let mut payload = vec![0u8; len as usize];
         file.read_exact(&mut payload)?;
-        if crc32fast::hash(&payload) != crc {
+        let actual = crc32fast::hash(&payload);
+        if actual == !crc {
+            // Acknowledged before the restart.
+            offset += HEADER_LEN + u64::from(len);
+            continue;
+        }
+        if actual != crc {
             torn("checksum mismatch");
             break;
         }
@@ -382,6 +411,7 @@ fn scan_segment(path: &Path, id: u64, seq: &mut u64) -> io::Result<Vec<FrameRef>
             offset,
             len,
             samples,
+            crc,
         });
         *seq += 1;
         offset += HEADER_LEN + u64::from(len);
@@ -454,9 +484,9 @@ mod tests {
         assert_eq!(buffer.head_seq(), Some(10));
         buffer.append(11, 3, b"three").unwrap();
         let bodies: Vec<Bytes> = drain(&mut buffer).into_iter().map(|f| f.body).collect();
-        // "one" was acknowledged but lives in a live segment: it replays
-        // again, as remote write is at-least-once.
-        assert_eq!(bodies, vec!["one", "two", "three"]);
+        // "one" was acknowledged: marked in its still-live segment, it is
+        // not replayed.
+        assert_eq!(bodies, vec!["two", "three"]);
         assert!(segment_files(dir.path()).is_empty());
     }
 

@@ -18,13 +18,18 @@
 //! - [`queue`]: a bounded in-memory queue whose oldest requests spill to the
 //!   [`disk`] buffer (checksummed frames in segment files, bounded by a byte
 //!   budget, replayed first after a restart).
-//! - [`send`]: one POST with the remote-write headers; 2xx acknowledges,
+//! - [`send`]: one POST with the wire format's headers; 2xx acknowledges,
 //!   5xx / 429 / connection errors are retried, other statuses drop the
 //!   request and are counted.
 //! - [`stats`]: atomics rendered as `sightline_collector_shipper_*` metrics.
 //!
-//! Delivery is at least once: a request whose answer was lost, or whose
-//! segment was partly acknowledged before a restart, may arrive twice.
+//! Delivery is at least once: a request whose answer was lost may arrive
+//! twice (acknowledged frames are marked in the disk buffer, so a restart
+//! does not resend them).
+//!
+//! The queue, disk buffer and sender ([`delivery`]) are shared with the
+//! log shipper ([`loki`]), which feeds them Loki push requests instead of
+//! rounds.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sightline_collector::shipper::ShipperError> {
@@ -42,17 +47,18 @@
 
 mod batch;
 mod config;
+mod delivery;
 mod disk;
+pub mod loki;
 mod queue;
 mod send;
 mod staleness;
 mod stats;
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -62,8 +68,8 @@ pub use send::USER_AGENT;
 pub use stats::{ShipperStats, StatsSnapshot};
 
 use batch::{EncodedRequest, RequestBatcher};
-use queue::{Request, RequestQueue};
-use send::{Backoff, Outcome, RemoteWriteClient};
+use delivery::{sleep_until, Delivery, Shared};
+use send::Wire;
 use staleness::StalenessTracker;
 
 /// Why the shipper could not start or take a round.
@@ -136,36 +142,16 @@ impl Shipper {
     /// Validates `config`, opens (and schedules the replay of) the disk
     /// buffer and spawns the background task on the current tokio runtime.
     pub fn start(config: ShipperConfig) -> Result<Self, ShipperError> {
-        config.validate().map_err(ShipperError::Config)?;
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ShipperError::NoRuntime)?;
-        let stats = Arc::new(ShipperStats::default());
-        let queue = RequestQueue::open(
-            config.queue_capacity,
-            config.buffer_dir.as_deref(),
-            config.buffer_max_bytes,
-            &stats,
-        )
-        .map_err(|source| ShipperError::Buffer {
-            path: config.buffer_dir.clone().unwrap_or_default(),
-            source,
-        })?;
-        let client = RemoteWriteClient::new(&config.url, config.request_timeout)?;
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(queue),
-            wake: Notify::new(),
-            stats: Arc::clone(&stats),
-        });
+        let Delivery {
+            runtime,
+            shared,
+            sender,
+            deadline: deadline_tx,
+        } = Delivery::open(&config, Wire::RemoteWrite)?;
+        let stats = Arc::clone(&shared.stats);
         let (rounds_tx, rounds_rx) = mpsc::channel(config.round_capacity);
         let (closing_tx, closing_rx) = watch::channel(false);
-        let (deadline_tx, deadline_rx) = watch::channel(None);
         let config = Arc::new(config);
-        let sender = Sender {
-            backoff: Backoff::new(config.min_backoff, config.max_backoff),
-            config: Arc::clone(&config),
-            shared: Arc::clone(&shared),
-            client,
-            deadline: deadline_rx,
-        };
         let batcher = Batcher {
             staleness: StalenessTracker::new(config.max_tracked_series),
             requests: RequestBatcher::new(config.max_samples_per_request),
@@ -207,29 +193,6 @@ impl Shipper {
     }
 }
 
-/// State shared by the two tasks.
-#[derive(Debug)]
-struct Shared {
-    queue: Mutex<RequestQueue>,
-    /// Wakes the sender when a request is queued or shutdown begins.
-    wake: Notify,
-    stats: Arc<ShipperStats>,
-}
-
-impl Shared {
-    fn queue(&self) -> MutexGuard<'_, RequestQueue> {
-        // A panic while holding the lock leaves the queue consistent enough
-        // to keep shipping: every method leaves it valid between statements.
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn push(&self, request: EncodedRequest) {
-        self.queue()
-            .push(request.samples, request.body, &self.stats);
-        self.wake.notify_one();
-    }
-}
-
 /// Turns rounds into queued requests.
 #[derive(Debug)]
 struct Batcher {
@@ -257,7 +220,7 @@ impl Batcher {
                 () = sleep_until(flush_at) => {
                     flush_at = None;
                     if let Some(request) = self.requests.flush() {
-                        self.shared.push(request);
+                        self.push(request);
                     }
                 }
             }
@@ -267,12 +230,16 @@ impl Batcher {
             self.add(round, &mut flush_at);
         }
         if let Some(request) = self.requests.flush() {
-            self.shared.push(request);
+            self.push(request);
         }
         let _ = self
             .deadline
             .send(Some(Instant::now() + self.config.shutdown_grace));
-        self.shared.wake.notify_one();
+        self.shared.wake();
+    }
+
+    fn push(&self, request: EncodedRequest) {
+        self.shared.push(request.samples, request.body, None);
     }
 
     fn add(&mut self, round: Round, flush_at: &mut Option<Instant>) {
@@ -281,133 +248,12 @@ impl Batcher {
             .requests
             .add_round(round.timestamp_ms, &round.metrics, &stale)
         {
-            self.shared.push(request);
+            self.push(request);
         }
         if self.requests.is_empty() {
             *flush_at = None;
         } else if flush_at.is_none() {
             *flush_at = Some(Instant::now() + self.config.flush_interval);
         }
-    }
-}
-
-/// Delivers queued requests one at a time, oldest first.
-#[derive(Debug)]
-struct Sender {
-    config: Arc<ShipperConfig>,
-    shared: Arc<Shared>,
-    client: RemoteWriteClient,
-    backoff: Backoff,
-    deadline: watch::Receiver<Option<Instant>>,
-}
-
-impl Sender {
-    async fn run(mut self) {
-        loop {
-            let next = self.shared.queue().peek(&self.shared.stats);
-            match next {
-                Some(request) => {
-                    if !self.deliver(request).await {
-                        break;
-                    }
-                }
-                None => {
-                    if self.deadline.borrow().is_some() {
-                        return;
-                    }
-                    let wake = self.shared.wake.notified();
-                    if before_deadline(&mut self.deadline, wake).await.is_none() {
-                        return;
-                    }
-                }
-            }
-        }
-        // The shutdown grace ran out with requests left.
-        let lost = self.shared.queue().persist(&self.shared.stats);
-        if lost > 0 {
-            tracing::warn!(
-                requests = lost,
-                "shipper shut down with undelivered requests and no disk buffer"
-            );
-        }
-    }
-
-    /// Sends until acknowledged or rejected (`true`), or until the shutdown
-    /// deadline passes (`false`).
-    async fn deliver(&mut self, request: Request) -> bool {
-        let stats = &self.shared.stats;
-        loop {
-            let post = self.client.post(request.body.clone());
-            let Some(outcome) = before_deadline(&mut self.deadline, post).await else {
-                return false;
-            };
-            match outcome {
-                Outcome::Delivered => {
-                    ShipperStats::add(&stats.samples_sent, u64::from(request.samples));
-                    ShipperStats::add(&stats.requests_sent, 1);
-                    self.shared.queue().ack(request.seq, stats);
-                    self.backoff.reset();
-                    return true;
-                }
-                Outcome::Reject { status, message } => {
-                    tracing::warn!(
-                        %status,
-                        message,
-                        samples = request.samples,
-                        "remote write refused a request; dropping it"
-                    );
-                    ShipperStats::add(&stats.samples_failed, u64::from(request.samples));
-                    self.shared.queue().ack(request.seq, stats);
-                    self.backoff.reset();
-                    return true;
-                }
-                Outcome::Retry {
-                    reason,
-                    retry_after,
-                } => {
-                    ShipperStats::add(&stats.samples_retried, u64::from(request.samples));
-                    let delay = self
-                        .backoff
-                        .next_delay()
-                        .max(retry_after.unwrap_or_default())
-                        .min(self.config.max_backoff);
-                    tracing::warn!(reason, ?delay, "remote write failed; retrying");
-                    let pause = tokio::time::sleep(delay);
-                    if before_deadline(&mut self.deadline, pause).await.is_none() {
-                        return false;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Runs `fut` unless the shutdown deadline (which may be set meanwhile)
-/// passes first.
-async fn before_deadline<F: Future>(
-    deadline: &mut watch::Receiver<Option<Instant>>,
-    fut: F,
-) -> Option<F::Output> {
-    tokio::pin!(fut);
-    let mut watching = true;
-    loop {
-        let at = *deadline.borrow_and_update();
-        tokio::select! {
-            out = &mut fut => return Some(out),
-            () = sleep_until(at) => return None,
-            changed = deadline.changed(), if watching => {
-                // The batcher is gone; `at` is final from now on.
-                if changed.is_err() {
-                    watching = false;
-                }
-            }
-        }
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

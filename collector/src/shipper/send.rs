@@ -1,5 +1,5 @@
-//! One remote-write POST, how its outcome is classified, and the retry
-//! backoff.
+//! One POST of an encoded request (remote write or Loki push), how its
+//! outcome is classified, and the retry backoff.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
@@ -47,15 +47,28 @@ pub(crate) enum OutcomeKind {
 /// Most bytes of an error body kept for the log line.
 const MAX_ERROR_BODY: usize = 512;
 
-/// An HTTP client bound to one remote-write URL.
-#[derive(Debug, Clone)]
-pub(crate) struct RemoteWriteClient {
-    client: reqwest::Client,
-    url: String,
+/// What a request body is, which decides its headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// Prometheus remote write 1.0: snappy-compressed protobuf.
+    RemoteWrite,
+    /// Loki push: snappy-compressed protobuf (no `Content-Encoding`, as
+    /// Promtail sends it).
+    LokiProtobuf,
+    /// Loki push as JSON.
+    LokiJson,
 }
 
-impl RemoteWriteClient {
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
+/// An HTTP client bound to one URL and one wire format.
+#[derive(Debug, Clone)]
+pub(crate) struct PushClient {
+    client: reqwest::Client,
+    url: String,
+    wire: Wire,
+}
+
+impl PushClient {
+    pub fn new(url: &str, wire: Wire, timeout: Duration) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .timeout(timeout)
@@ -64,20 +77,24 @@ impl RemoteWriteClient {
         Ok(Self {
             client,
             url: url.to_string(),
+            wire,
         })
     }
 
-    /// POSTs one snappy-compressed `WriteRequest`.
+    /// POSTs one encoded request.
     pub async fn post(&self, body: Bytes) -> Outcome {
-        let response = self
-            .client
-            .post(&self.url)
-            .header(reqwest::header::CONTENT_ENCODING, "snappy")
-            .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-            .body(body)
-            .send()
-            .await;
+        let request = self.client.post(&self.url);
+        let request = match self.wire {
+            Wire::RemoteWrite => request
+                .header(reqwest::header::CONTENT_ENCODING, "snappy")
+                .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
+                .header("X-Prometheus-Remote-Write-Version", "0.1.0"),
+            Wire::LokiProtobuf => {
+                request.header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
+            }
+            Wire::LokiJson => request.header(reqwest::header::CONTENT_TYPE, "application/json"),
+        };
+        let response = request.body(body).send().await;
         let mut response = match response {
             Ok(r) => r,
             Err(e) => {
@@ -225,8 +242,9 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let client = RemoteWriteClient::new(
+        let client = PushClient::new(
             &format!("http://{addr}/api/v1/write"),
+            Wire::RemoteWrite,
             Duration::from_secs(2),
         )
         .unwrap();

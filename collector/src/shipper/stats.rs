@@ -63,62 +63,78 @@ impl ShipperStats {
         }
     }
 
-    /// The metrics in Prometheus text exposition format.
+    /// The metrics in Prometheus text exposition format, as
+    /// `sightline_collector_shipper_*` with samples as the unit.
     pub fn render_metrics(&self) -> String {
+        self.render_as("sightline_collector_shipper_", "samples")
+    }
+
+    /// The metrics with names `<prefix><name>`, counting `unit` (`samples`,
+    /// `entries`) for the per-item counters.
+    pub fn render_as(&self, prefix: &str, unit: &str) -> String {
         let s = self.snapshot();
-        let rows: [(&str, &str, &str, u64); 8] = [
+        let title = {
+            let mut chars = unit.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        };
+        let rows: [(String, &str, String, u64); 8] = [
             (
-                "samples_sent_total",
+                format!("{unit}_sent_total"),
                 "counter",
-                "Samples acknowledged by the remote-write server.",
+                format!("{title} acknowledged by the server."),
                 s.samples_sent,
             ),
             (
-                "samples_failed_total",
+                format!("{unit}_failed_total"),
                 "counter",
-                "Samples refused by the server with a non-retryable status.",
+                format!("{title} refused by the server with a non-retryable status."),
                 s.samples_failed,
             ),
             (
-                "samples_retried_total",
+                format!("{unit}_retried_total"),
                 "counter",
-                "Samples in retried requests, once per retry.",
+                format!("{title} in retried requests, once per retry."),
                 s.samples_retried,
             ),
             (
-                "samples_dropped_total",
+                format!("{unit}_dropped_total"),
                 "counter",
-                "Samples dropped because a queue or the disk buffer was full or unreadable.",
+                format!(
+                    "{title} dropped because a queue or the disk buffer was full or unreadable."
+                ),
                 s.samples_dropped,
             ),
             (
-                "requests_sent_total",
+                "requests_sent_total".into(),
                 "counter",
-                "Remote-write requests acknowledged by the server.",
+                "Requests acknowledged by the server.".into(),
                 s.requests_sent,
             ),
             (
-                "queue_requests",
+                "queue_requests".into(),
                 "gauge",
-                "Requests waiting in the in-memory queue.",
+                "Requests waiting in the in-memory queue.".into(),
                 s.queue_requests,
             ),
             (
-                "buffer_requests",
+                "buffer_requests".into(),
                 "gauge",
-                "Requests waiting in the disk buffer.",
+                "Requests waiting in the disk buffer.".into(),
                 s.buffer_requests,
             ),
             (
-                "buffer_bytes",
+                "buffer_bytes".into(),
                 "gauge",
-                "Bytes of the disk buffer's segment files.",
+                "Bytes of the disk buffer's segment files.".into(),
                 s.buffer_bytes,
             ),
         ];
         let mut out = String::new();
         for (name, kind, help, value) in rows {
-            let name = format!("sightline_collector_shipper_{name}");
+            let name = format!("{prefix}{name}");
             // Writing to a String cannot fail.
             let _ = writeln!(
                 out,
@@ -142,5 +158,10 @@ mod tests {
         assert!(text.contains("# TYPE sightline_collector_shipper_samples_sent_total counter\nsightline_collector_shipper_samples_sent_total 42\n"));
         assert!(text.contains("sightline_collector_shipper_buffer_bytes 7\n"));
         assert_eq!(text.lines().count(), 24);
+        let logs = stats.render_as("sightline_collector_log_shipper_", "entries");
+        assert!(logs.contains(
+            "# HELP sightline_collector_log_shipper_entries_sent_total Entries acknowledged by the server.\n"
+        ));
+        assert!(logs.contains("sightline_collector_log_shipper_entries_sent_total 42\n"));
     }
 }

@@ -1,4 +1,5 @@
-//! Sources of metrics, one folder each.
+//! Sources of metrics, one folder each, and of logs (`logs`).
 pub mod cgroup;
+pub mod logs;
 pub mod node;
 pub mod scrape;

@@ -19,6 +19,8 @@ mod token;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use lexical::{label_name, skip_space, string_literal};
+pub(crate) use selector::label_matchers;
 pub use selector::parse_series_selector;
 
 use crate::ast::Expr;

@@ -85,7 +85,7 @@ fn brace_token(input: &str, at: usize) -> Result<(BraceToken<'_>, usize, usize),
 /// Parses the matchers in braces; `open` is the byte offset of the `{`.
 /// Returns them with the offset just past the `}`. A trailing comma is
 /// allowed; an invalid regular expression is an error here.
-pub(super) fn label_matchers(
+pub(crate) fn label_matchers(
     input: &str,
     open: usize,
 ) -> Result<(Vec<Matcher>, usize), ParseError> {

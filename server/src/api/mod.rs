@@ -7,11 +7,17 @@
 //! | `GET/POST /api/v1/series`, `/api/v1/labels`, `/api/v1/label/{name}/values` | Prometheus HTTP API |
 //! | `/api/v1/status/{buildinfo,runtimeinfo,tsdb}`, `/api/v1/metadata`, `/api/v1/query_exemplars` | Prometheus HTTP API |
 //! | `/-/healthy`, `/-/ready`, `/metrics` | Prometheus's own endpoints |
+//! | `/loki/api/v1/…`, `/ready` | Loki's push and query API ([`loki`]) |
+//! | `GET /api/v1/rules`, `/api/v1/alerts` | Prometheus's rules and alerts ([`rules`]) |
+//! | `/api/v2/alerts`, `/api/v2/silences`, `/api/v2/status`, … | Alertmanager API v2 ([`alerts`]) |
 
+pub mod alerts;
 mod error;
+pub mod loki;
 mod metadata;
 mod params;
 mod query;
+pub mod rules;
 mod status;
 mod write;
 

@@ -58,7 +58,7 @@ impl PodDirectory {
 }
 
 /// `<namespace>_<pod>_<uid>` → (uid, name).
-fn parse(dir_name: &str) -> Option<(String, PodName)> {
+pub(crate) fn parse(dir_name: &str) -> Option<(String, PodName)> {
     let mut parts = dir_name.splitn(3, '_');
     let (namespace, pod, uid) = (parts.next()?, parts.next()?, parts.next()?);
     if namespace.is_empty() || pod.is_empty() || uid.is_empty() || uid.contains('_') {

@@ -1,0 +1,51 @@
+//! What the rule engine needs from the rest of the server: PromQL
+//! evaluation and a place to write series.
+
+use sightline_model::{Labels, Sample};
+
+/// One sample of an instant vector result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSample {
+    pub labels: Labels,
+    pub value: f64,
+}
+
+/// A query's result as rules see it: a scalar becomes one unlabelled sample,
+/// as in Prometheus's rule evaluation.
+pub type QueryResult = Vec<RuleSample>;
+
+/// PromQL evaluation and storage, implemented by the server over its query
+/// engine and metrics store.
+pub trait RuleBackend: Send + Sync + 'static {
+    /// Parses `expr`; on success returns it printed in canonical form (what
+    /// `/api/v1/rules` reports as `query`), on failure the parser's message.
+    fn check(&self, expr: &str) -> std::result::Result<String, String>;
+
+    /// Evaluates `expr` at `t_ms` as an instant query.
+    fn instant(&self, expr: &str, t_ms: i64) -> std::result::Result<QueryResult, String>;
+
+    /// The raw samples in `[start_ms, end_ms]` of the series selected by
+    /// `selector` (a series selector such as `ALERTS_FOR_STATE{alertname="x"}`).
+    fn select(
+        &self,
+        selector: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> std::result::Result<Vec<(Labels, Vec<Sample>)>, String>;
+
+    /// Parses a LogQL metric expression (log rules); on success returns it
+    /// in canonical form.
+    fn check_logql(&self, expr: &str) -> std::result::Result<String, String> {
+        let _ = expr;
+        Err("log rules are not available here".into())
+    }
+
+    /// Evaluates a LogQL metric expression at `t_ms` as an instant query.
+    fn instant_logql(&self, expr: &str, t_ms: i64) -> std::result::Result<QueryResult, String> {
+        let _ = (expr, t_ms);
+        Err("log rules are not available here".into())
+    }
+
+    /// Appends samples; labels are not yet sorted nor validated.
+    fn append(&self, batch: Vec<(Labels, Vec<Sample>)>) -> std::result::Result<(), String>;
+}

@@ -1,0 +1,15 @@
+//! Prometheus rules: files, evaluation, alert state and the API views.
+
+mod alerting;
+pub mod api;
+mod file;
+mod group;
+mod manager;
+
+pub use alerting::{Alert, AlertState};
+pub use file::{
+    expand_glob, load_files, parse_prom_duration, parse_rule_file, GroupSpec, QueryLanguage,
+    RuleKind, RuleSpec,
+};
+pub use group::{Group, Health, RuleStatus};
+pub use manager::{Notifier, OutgoingAlert, RuleManager, RuleOptions};

@@ -1,0 +1,517 @@
+//! The tailing loop, on its own thread: discover files, read what is new
+//! in each (oldest file of a path first), assemble records, batch them and
+//! hand batches to the log shipper, pausing while its buffer is full.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::batch::Batch;
+use super::checkpoint::{AckedPositions, FileId, Position, Update};
+use super::config::{LogSettings, StartAt};
+use super::labels::{Container, FileLabels};
+use super::record::{Assembler, Multiline, Record};
+use super::stats::LogStats;
+use super::tail::{rotated_siblings, Fingerprint, TailedFile};
+use super::watch::{Watcher, Woken};
+use crate::shipper::loki::LogShipperHandle;
+
+/// A followed file and what its entries are labelled with.
+#[derive(Debug)]
+struct Tail {
+    file: TailedFile,
+    labels: FileLabels,
+    /// The path the file was found at: a later file at the same path waits
+    /// until this one is finished.
+    stream_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PathState {
+    Same,
+    Other,
+    Missing,
+}
+
+#[derive(Debug)]
+pub(crate) struct Tailer {
+    settings: Arc<LogSettings>,
+    shipper: LogShipperHandle,
+    stats: Arc<LogStats>,
+    acked: AckedPositions,
+    tails: BTreeMap<u64, Tail>,
+    by_id: HashMap<FileId, u64>,
+    next_serial: u64,
+    /// Files read to their end and let go, remembered while a pattern still
+    /// matches them so they are not read again.
+    finished: HashMap<FileId, Position>,
+    /// Per path, the modification time of the last file let go there:
+    /// rotated files newer than it were not seen under the path.
+    released: HashMap<PathBuf, (SystemTime, FileId)>,
+    /// Positions from the last run, used up by the first discovery.
+    resume: HashMap<FileId, Position>,
+    first_pass: bool,
+    /// No positions were found at start: `start_at` applies.
+    fresh: bool,
+    batch: Batch,
+    watcher: Option<Watcher>,
+    records: Vec<Record>,
+}
+
+/// How long a write notification waits for more writes before a pass.
+const WRITE_GATHER: Duration = Duration::from_millis(10);
+
+/// Bytes read from one file per pass, so that one busy file does not
+/// starve the others.
+const READ_BUDGET: usize = 1 << 20;
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn fingerprint_matches(path: &Path, p: &Position) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    Fingerprint::read(&file, p.fingerprint_len as usize)
+        .is_ok_and(|f| f.len() == p.fingerprint_len as usize && f.crc() == p.fingerprint_crc)
+}
+
+impl Tailer {
+    pub fn new(
+        settings: Arc<LogSettings>,
+        shipper: LogShipperHandle,
+        stats: Arc<LogStats>,
+        acked: AckedPositions,
+        resume: HashMap<FileId, Position>,
+    ) -> Self {
+        Self {
+            settings,
+            shipper,
+            stats,
+            acked,
+            tails: BTreeMap::new(),
+            by_id: HashMap::new(),
+            next_serial: 0,
+            finished: HashMap::new(),
+            released: HashMap::new(),
+            fresh: resume.is_empty(),
+            resume,
+            first_pass: true,
+            batch: Batch::default(),
+            watcher: Watcher::new(),
+            records: Vec::new(),
+        }
+    }
+
+    /// Runs until `stop` is set; the last batch is queued before returning.
+    pub fn run(mut self, stop: &AtomicBool) {
+        let s = Arc::clone(&self.settings);
+        let mut next_discover = Instant::now();
+        let mut next_checkpoint = Instant::now() + s.checkpoint_interval;
+        let mut rescan = false;
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now >= next_discover || rescan {
+                self.discover();
+                next_discover = now + s.discover_interval;
+                rescan = false;
+            }
+            let (read, paused) = self.poll_all();
+            self.stats
+                .paused
+                .store(u64::from(paused), Ordering::Relaxed);
+            self.expire_multiline();
+            if self
+                .batch
+                .started()
+                .is_some_and(|t| t.elapsed() >= s.batch_wait)
+                && !paused
+            {
+                self.seal();
+            }
+            if Instant::now() >= next_checkpoint {
+                if let Err(e) = self.acked.save_if_changed() {
+                    tracing::warn!(error = %e, "cannot write log positions");
+                }
+                next_checkpoint = Instant::now() + s.checkpoint_interval;
+            }
+            if read && !paused {
+                // Busy: no waiting, but a new file in a watched directory
+                // (a rotation) is still discovered on the next pass.
+                if let Some(w) = self.watcher.as_mut() {
+                    rescan = w.wait(Duration::ZERO) == Woken::Dirs;
+                }
+                continue;
+            }
+            let mut timeout = s
+                .poll_interval
+                .min(next_discover.saturating_duration_since(Instant::now()));
+            // While paused the batch waits for room: no point waking for it.
+            if let Some(started) = self.batch.started().filter(|_| !paused) {
+                timeout =
+                    timeout.min((started + s.batch_wait).saturating_duration_since(Instant::now()));
+            }
+            let timeout = timeout.max(Duration::from_millis(1));
+            match self.watcher.as_mut() {
+                Some(w) => match w.wait(timeout) {
+                    Woken::Dirs => rescan = true,
+                    // A file written a line at a time would otherwise wake
+                    // a pass per write: let a few writes gather first.
+                    Woken::Files => std::thread::sleep(WRITE_GATHER),
+                    Woken::Timeout => {}
+                },
+                None => std::thread::sleep(timeout),
+            }
+        }
+        self.seal();
+    }
+
+    /// Expands the patterns and starts following files not seen before.
+    fn discover(&mut self) {
+        let (mut files, mut dirs) = (Vec::new(), Vec::new());
+        for pattern in &self.settings.patterns {
+            pattern.expand(&mut files, &mut dirs);
+            dirs.push(pattern.base().to_path_buf());
+        }
+        if let Some(w) = self.watcher.as_mut() {
+            for d in &dirs {
+                w.watch_dir(d);
+            }
+        }
+        let mut seen: HashSet<FileId> = HashSet::new();
+        let mut found: Vec<(PathBuf, PathBuf, FileId, u64)> = Vec::new();
+        for shown in files {
+            // Symlinks (`/var/log/containers/*.log`) resolve to the file
+            // they name; a file reached twice is read once.
+            let Ok(real) = std::fs::canonicalize(&shown) else {
+                continue;
+            };
+            let Ok(meta) = std::fs::metadata(&real) else {
+                continue;
+            };
+            let id = FileId::of(&meta);
+            if seen.insert(id) {
+                found.push((shown, real, id, meta.len()));
+            }
+        }
+        self.finished.retain(|id, _| seen.contains(id));
+        self.released
+            .retain(|path, _| path.parent().is_some_and(Path::exists));
+        if self.first_pass {
+            self.resume_renamed(&seen);
+        }
+        for (shown, real, id, size) in found {
+            if self.by_id.contains_key(&id) {
+                continue;
+            }
+            if let Some(done) = self.finished.get(&id) {
+                if fingerprint_matches(&real, done) {
+                    continue;
+                }
+                self.finished.remove(&id);
+            }
+            if !self.first_pass {
+                self.follow_missed_rotations(&real);
+            }
+            let offset = match self.resume.remove(&id) {
+                Some(p) if fingerprint_matches(&real, &p) => p.offset,
+                _ if self.first_pass && self.fresh && self.settings.start_at == StartAt::End => {
+                    size
+                }
+                _ => 0,
+            };
+            self.follow(&shown, &real, real.clone(), offset, false);
+        }
+        self.resume.clear();
+        self.first_pass = false;
+    }
+
+    /// A new file at `path` whose earlier file was followed: rotated files
+    /// (`<name>.<suffix>`, not compressed) written since then were renamed
+    /// before they were seen under `path`; they are read first, oldest
+    /// first.
+    fn follow_missed_rotations(&mut self, path: &Path) {
+        let current = self
+            .tails
+            .values()
+            .filter(|t| t.stream_path == path)
+            .filter_map(|t| t.file.modified())
+            .max();
+        let released = self.released.get(path).copied();
+        let Some(since) = current.or(released.map(|(t, _)| t)) else {
+            return;
+        };
+        let mut missed: Vec<(SystemTime, PathBuf)> = Vec::new();
+        for (rotated, meta) in rotated_siblings(path) {
+            let id = FileId::of(&meta);
+            let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+            if modified >= since
+                && !self.by_id.contains_key(&id)
+                && !self.finished.contains_key(&id)
+                && released.is_none_or(|(_, last)| last != id)
+            {
+                missed.push((modified, rotated));
+            }
+        }
+        missed.sort();
+        for (_, rotated) in missed {
+            tracing::info!(path = %rotated.display(), "following a file rotated before it was seen");
+            self.follow(path, &rotated, path.to_path_buf(), 0, true);
+        }
+    }
+
+    /// Files of the last run that were renamed while the collector was
+    /// away (rotation): found next to their old name by inode and
+    /// fingerprint, and read to their end first.
+    fn resume_renamed(&mut self, seen: &HashSet<FileId>) {
+        let mut leftovers: Vec<Position> = self
+            .resume
+            .values()
+            .filter(|p| !seen.contains(&p.id()))
+            .cloned()
+            .collect();
+        leftovers.sort_by(|a, b| a.path.cmp(&b.path));
+        for p in leftovers {
+            self.resume.remove(&p.id());
+            let Some(dir) = p.path.parent() else { continue };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let same = std::fs::metadata(&path).is_ok_and(|m| FileId::of(&m) == p.id());
+                if same && fingerprint_matches(&path, &p) {
+                    tracing::info!(path = %path.display(), was = %p.path.display(), "finishing a file rotated while the collector was stopped");
+                    self.follow(&p.path, &path, p.path.clone(), p.offset, true);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn follow(
+        &mut self,
+        shown: &Path,
+        real: &Path,
+        stream_path: PathBuf,
+        offset: u64,
+        detached: bool,
+    ) {
+        let container = Container::from_path(&stream_path);
+        let multiline = container.as_ref().and_then(|c| {
+            self.settings
+                .multiline
+                .iter()
+                .find(|m| m.selects(&c.namespace, &c.pod, &c.container))
+                .map(|m| Multiline {
+                    start: m.start.clone(),
+                    timeout: m.timeout,
+                })
+        });
+        let assembler = Assembler::new(self.settings.max_line_bytes, multiline);
+        match TailedFile::open(real, offset, assembler, self.settings.max_line_bytes) {
+            Ok(mut file) => {
+                if detached {
+                    file.detached_since = Some(Instant::now());
+                }
+                tracing::debug!(path = %real.display(), offset, "following");
+                if let Some(w) = self.watcher.as_mut() {
+                    w.watch_file(real);
+                }
+                let serial = self.next_serial;
+                self.next_serial += 1;
+                self.by_id.insert(file.id, serial);
+                self.tails.insert(
+                    serial,
+                    Tail {
+                        labels: FileLabels::new(container.as_ref(), shown, &self.settings.node),
+                        file,
+                        stream_path,
+                    },
+                );
+                self.stats
+                    .files
+                    .store(self.tails.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                LogStats::add(&self.stats.read_errors, 1);
+                tracing::warn!(path = %real.display(), error = %e, "cannot open log file");
+            }
+        }
+    }
+
+    /// One pass over every file. Returns whether anything was read and
+    /// whether reading paused for a full buffer.
+    fn poll_all(&mut self) -> (bool, bool) {
+        // A batch is at most `batch_bytes` plus one read of that size.
+        let reserve = 3 * self.settings.batch_bytes as u64;
+        let mut read = false;
+        let serials: Vec<u64> = self.tails.keys().copied().collect();
+        let mut busy_paths: HashSet<PathBuf> = HashSet::new();
+        for serial in serials {
+            let Some(tail) = self.tails.get(&serial) else {
+                continue;
+            };
+            // An older file of the same path (rotated) is finished first.
+            if !busy_paths.insert(tail.stream_path.clone()) {
+                continue;
+            }
+            if !self.shipper.has_room(reserve) {
+                return (read, true);
+            }
+            read |= self.poll_one(serial);
+        }
+        (read, false)
+    }
+
+    fn poll_one(&mut self, serial: u64) -> bool {
+        let rotate_wait = self.settings.rotate_wait;
+        let Some(tail) = self.tails.get_mut(&serial) else {
+            return false;
+        };
+        // Looked at before reading: if another file already took the
+        // path, the writer has moved on and what is read now is all there
+        // will be.
+        let state = match std::fs::metadata(&tail.stream_path) {
+            Ok(m) if FileId::of(&m) == tail.file.id => PathState::Same,
+            Ok(_) => PathState::Other,
+            Err(_) => PathState::Missing,
+        };
+        match (state, tail.file.detached_since) {
+            (PathState::Same, Some(_)) => tail.file.detached_since = None,
+            (PathState::Other | PathState::Missing, None) => {
+                tail.file.detached_since = Some(Instant::now());
+                LogStats::add(&self.stats.rotations, 1);
+            }
+            _ => {}
+        }
+        let now_ns = now_ns();
+        let mut records = std::mem::take(&mut self.records);
+        let budget = READ_BUDGET.min(self.settings.batch_bytes);
+        let progress = match tail.file.poll(budget, now_ns, &mut records) {
+            Ok(p) => p,
+            Err(e) => {
+                LogStats::add(&self.stats.read_errors, 1);
+                tracing::warn!(path = %tail.file.path.display(), error = %e, "cannot read log file");
+                Default::default()
+            }
+        };
+        if progress.truncated {
+            LogStats::add(&self.stats.truncations, 1);
+        }
+        LogStats::add(&self.stats.bytes_read, progress.bytes);
+        LogStats::add(&self.stats.lines_read, progress.lines);
+        let at_end = (progress.bytes as usize) < budget;
+        let done = tail.file.detached_since.is_some()
+            && at_end
+            && (state == PathState::Other || tail.file.last_growth.elapsed() >= rotate_wait);
+        if done {
+            tail.file.finish(now_ns, &mut records);
+        }
+        self.take_unparsed(serial);
+        self.add_records(serial, &mut records);
+        self.records = records;
+        if done {
+            self.release(serial);
+        }
+        progress.bytes > 0
+    }
+
+    fn take_unparsed(&mut self, serial: u64) {
+        if let Some(tail) = self.tails.get_mut(&serial) {
+            let n = std::mem::take(&mut tail.file.assembler.unparsed);
+            LogStats::add(&self.stats.unparsed_lines, n);
+        }
+    }
+
+    fn add_records(&mut self, serial: u64, records: &mut Vec<Record>) {
+        let Some(tail) = self.tails.get(&serial) else {
+            records.clear();
+            return;
+        };
+        let id = tail.file.id;
+        LogStats::add(&self.stats.entries, records.len() as u64);
+        for record in records.drain(..) {
+            let labels = tail.labels.get(record.stream);
+            self.batch.add(serial, id, labels, record, &self.stats);
+        }
+        // Sealed only here, after all of a read's records: a batch's
+        // positions then never pass lines in a later batch.
+        if self.batch.bytes() >= self.settings.batch_bytes {
+            self.seal();
+        }
+    }
+
+    /// Lets go of a file read to its end; its position is forgotten once
+    /// its last entries are acknowledged.
+    fn release(&mut self, serial: u64) {
+        let Some(tail) = self.tails.remove(&serial) else {
+            return;
+        };
+        let id = tail.file.id;
+        tracing::debug!(path = %tail.file.path.display(), "finished");
+        self.by_id.remove(&id);
+        if let Some(modified) = tail.file.modified() {
+            let newer = self
+                .released
+                .get(&tail.stream_path)
+                .is_none_or(|(t, _)| modified >= *t);
+            if newer {
+                self.released
+                    .insert(tail.stream_path.clone(), (modified, id));
+            }
+        }
+        self.finished.insert(id, tail.file.position());
+        if let Some(w) = self.watcher.as_mut() {
+            w.forget(&tail.file.path);
+        }
+        self.stats
+            .files
+            .store(self.tails.len() as u64, Ordering::Relaxed);
+        if self.batch.files.remove(&id).is_some() {
+            self.batch.finished.push(id);
+        } else {
+            let acked = self.acked.clone();
+            self.shipper
+                .after_queued(Box::new(move || acked.apply(vec![Update::Remove(id)])));
+        }
+    }
+
+    fn expire_multiline(&mut self) {
+        if self.settings.multiline.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let serials: Vec<u64> = self.tails.keys().copied().collect();
+        for serial in serials {
+            let mut records = std::mem::take(&mut self.records);
+            if let Some(tail) = self.tails.get_mut(&serial) {
+                tail.file.assembler.expire(now, &mut records);
+            }
+            self.add_records(serial, &mut records);
+            self.records = records;
+        }
+    }
+
+    /// Queues the batch; its positions are acknowledged with it.
+    fn seal(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let (streams, files, finished) = self.batch.take();
+        let mut updates: Vec<Update> = files
+            .into_values()
+            .filter_map(|serial| self.tails.get(&serial))
+            .map(|t| Update::Set(t.file.position()))
+            .collect();
+        updates.extend(finished.into_iter().map(Update::Remove));
+        let acked = self.acked.clone();
+        self.shipper
+            .push(streams, Some(Box::new(move || acked.apply(updates))));
+    }
+}

@@ -1,0 +1,41 @@
+use std::path::{Path, PathBuf};
+
+/// Errors of the log store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("write-ahead log: {0}")]
+    Wal(#[from] sightline_tsdb::Error),
+    #[error("index {path}: {source}")]
+    Index {
+        path: PathBuf,
+        #[source]
+        source: tantivy::TantivyError,
+    },
+    /// A bug: state the store itself should have prevented.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn index(path: impl AsRef<Path>, source: tantivy::TantivyError) -> Self {
+        Self::Index {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,693 @@
+//! [`LogStore`]: the WAL, the stream table, the partitions and the head of
+//! entries not yet committed to them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sightline_model::{Labels, Matcher};
+use sightline_tsdb::wal::Wal;
+
+use crate::partition::{Candidate, Partition};
+use crate::record::{self, Record, StreamDef};
+use crate::streams::StreamTable;
+use crate::tokenizer::{plan, Plan};
+use crate::{Direction, Error, LogEntry, Options, Result, StreamId};
+
+/// Entries for one stream, validated (see [`crate::Limits`]).
+#[derive(Debug, Clone)]
+pub struct StreamBatch {
+    pub labels: Labels,
+    pub entries: Vec<NewEntry>,
+}
+
+/// An entry to store.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub ts_ns: i64,
+    pub line: String,
+    pub metadata: Vec<(String, String)>,
+}
+
+/// What a push stored.
+#[derive(Debug, Clone, Default)]
+pub struct PushOutcome {
+    /// Entries stored (durable when `push` returns).
+    pub entries: u64,
+    /// Streams not created because the store holds `max_streams` already;
+    /// their entries were not stored.
+    pub refused_streams: Vec<Labels>,
+}
+
+/// What a read wants: entries of `streams` in `[start_ns, end_ns)` whose line
+/// contains every string of `contains` (case-sensitive), in `direction`.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    pub streams: Vec<StreamId>,
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub direction: Direction,
+    pub contains: Vec<String>,
+}
+
+/// Work a scan did, for the `stats` block of query responses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanStats {
+    /// Entries the index proposed (before verification).
+    pub candidates: u64,
+    /// Entries read from the doc store or the head.
+    pub lines_read: u64,
+    pub bytes_read: u64,
+    pub partitions: u64,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    pub entries_stored: AtomicU64,
+    pub bytes_stored: AtomicU64,
+    pub commits: AtomicU64,
+    pub partitions_dropped: AtomicU64,
+    /// Entries not stored because they were past retention.
+    pub entries_expired: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Data {
+    partitions: BTreeMap<i64, Arc<Partition>>,
+    /// Entries added to partition writers but not committed yet; reads see
+    /// them here until the commit that makes them searchable clears it.
+    head: Vec<LogEntry>,
+    /// The head a commit in progress is making searchable; reads see it
+    /// until the commit swaps in the new searchers.
+    committing: Vec<LogEntry>,
+    head_bytes: usize,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    options: Options,
+    wal: Wal,
+    /// Held from the WAL append to the apply, and by a commit across its
+    /// segment cut and the index commits, so every entry in a segment the
+    /// checkpoint deletes is in a committed index.
+    apply: Mutex<()>,
+    /// Serialises commits and retention.
+    maintenance: Mutex<()>,
+    streams: RwLock<StreamTable>,
+    data: RwLock<Data>,
+    dirty: AtomicBool,
+    stats: StoreStats,
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+/// The log store. Open with [`LogStore::open`]; a background thread commits
+/// the partitions every `commit_interval` and applies retention.
+#[derive(Debug)]
+pub struct LogStore {
+    inner: Arc<Inner>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded state is either `()` or a flag: nothing a panic can leave
+    // half-written.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+impl LogStore {
+    /// Opens the store in `dir`: opens the partitions, replays the WAL into
+    /// them and commits, so everything acknowledged before is searchable.
+    pub fn open(dir: impl Into<PathBuf>, options: Options) -> Result<Self> {
+        let dir = dir.into();
+        let parts_dir = dir.join("partitions");
+        std::fs::create_dir_all(&parts_dir).map_err(|e| Error::io(&parts_dir, e))?;
+        let mut data = Data::default();
+        let step = partition_ns(&options);
+        for entry in std::fs::read_dir(&parts_dir).map_err(|e| Error::io(&parts_dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&parts_dir, e))?;
+            let name = entry.file_name();
+            let Some(start) = name.to_str().and_then(|n| n.parse::<i64>().ok()) else {
+                continue;
+            };
+            let p = Partition::open(&entry.path(), start, start.saturating_add(step))?;
+            data.partitions.insert(start, Arc::new(p));
+        }
+        let mut table = StreamTable::default();
+        let mut replayed: Vec<LogEntry> = Vec::new();
+        let (wal, report) = Wal::open_raw(dir.join("wal"), options.wal.clone(), |payload| {
+            match record::decode(payload)? {
+                Record::Streams(defs) => defs.into_iter().for_each(|d| table.restore(d)),
+                Record::Entries(entries) => replayed.extend(entries),
+            }
+            Ok(())
+        })?;
+        // Entries of a stream retention forgot after they were logged are
+        // past retention themselves: dropped, not a reason to refuse to start.
+        let before = replayed.len();
+        replayed.retain(|e| table.labels(e.stream).is_some());
+        if replayed.len() < before {
+            tracing::warn!(
+                entries = before - replayed.len(),
+                "log store: WAL entries of expired streams skipped"
+            );
+        }
+        for e in &replayed {
+            table.touch(e.stream, e.ts_ns);
+        }
+        tracing::info!(
+            records = report.records,
+            entries = replayed.len(),
+            streams = table.len(),
+            partitions = data.partitions.len(),
+            "log store: WAL replayed"
+        );
+        let inner = Arc::new(Inner {
+            dir,
+            options,
+            wal,
+            apply: Mutex::new(()),
+            maintenance: Mutex::new(()),
+            streams: RwLock::new(table),
+            data: RwLock::new(data),
+            dirty: AtomicBool::new(false),
+            stats: StoreStats::default(),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        {
+            let mut data = write(&inner.data);
+            for e in replayed {
+                inner.add(&mut data, e)?;
+            }
+        }
+        inner.dirty.store(true, Ordering::Relaxed);
+        inner.commit()?;
+        inner.apply_retention()?;
+        let worker = Arc::clone(&inner);
+        let committer = std::thread::Builder::new()
+            .name("logstore-commit".into())
+            .spawn(move || worker.run_committer())
+            .map_err(|e| Error::io(&inner.dir, e))?;
+        Ok(Self {
+            inner,
+            committer: Mutex::new(Some(committer)),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn stats(&self) -> &StoreStats {
+        &self.inner.stats
+    }
+
+    pub fn wal(&self) -> &Wal {
+        &self.inner.wal
+    }
+
+    /// Stores the batches: WAL append, then the partitions' writers and the
+    /// head; returns once the WAL is durable per its fsync policy. Only then
+    /// may the caller acknowledge.
+    pub fn push(&self, batches: &[StreamBatch]) -> Result<PushOutcome> {
+        let inner = &*self.inner;
+        let mut buf = Vec::new();
+        let mut entries: Vec<LogEntry> = Vec::new();
+        let mut outcome = PushOutcome::default();
+        let seq = {
+            let _apply = lock(&inner.apply);
+            let mut new_defs: Vec<StreamDef> = Vec::new();
+            {
+                let mut table = write(&inner.streams);
+                let live = |e: &&NewEntry| !inner.expired(e.ts_ns);
+                for b in batches {
+                    let Some(first) = b.entries.iter().find(live) else {
+                        let n = b.entries.len() as u64;
+                        inner.stats.entries_expired.fetch_add(n, Ordering::Relaxed);
+                        continue;
+                    };
+                    if !table.contains(&b.labels) && table.len() >= inner.options.max_streams {
+                        outcome.refused_streams.push(b.labels.clone());
+                        continue;
+                    }
+                    let (id, def) = table.resolve(&b.labels, first.ts_ns);
+                    new_defs.extend(def);
+                    for e in b.entries.iter().filter(live) {
+                        table.touch(id, e.ts_ns);
+                        entries.push(LogEntry {
+                            stream: id,
+                            ts_ns: e.ts_ns,
+                            line: e.line.clone(),
+                            metadata: e.metadata.clone(),
+                        });
+                    }
+                }
+            }
+            if entries.is_empty() {
+                return Ok(outcome);
+            }
+            let mut append = inner.wal.lock();
+            if !new_defs.is_empty() {
+                record::encode_streams(&mut buf, &new_defs);
+                append.log(&buf);
+            }
+            record::encode_entries(&mut buf, &entries);
+            append.log(&buf);
+            let seq = append.commit()?;
+            let mut data = write(&inner.data);
+            let n = entries.len() as u64;
+            outcome.entries = n;
+            let mut bytes = 0;
+            for e in entries {
+                bytes += e.line.len() as u64;
+                inner.add(&mut data, e)?;
+            }
+            inner.stats.entries_stored.fetch_add(n, Ordering::Relaxed);
+            inner.stats.bytes_stored.fetch_add(bytes, Ordering::Relaxed);
+            inner.dirty.store(true, Ordering::Relaxed);
+            if data.head_bytes > inner.options.max_head_bytes {
+                inner.wake.notify_all();
+            }
+            seq
+        };
+        inner.wal.sync(seq)?;
+        Ok(outcome)
+    }
+
+    /// Streams matching `matchers` with entries in `[start_ns, end_ns]`,
+    /// sorted by labels.
+    pub fn select(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Vec<(StreamId, Labels)> {
+        read(&self.inner.streams).select(matchers, start_ns, end_ns)
+    }
+
+    pub fn label_names(&self, matchers: &[Matcher], start_ns: i64, end_ns: i64) -> Vec<String> {
+        read(&self.inner.streams).label_names(matchers, start_ns, end_ns)
+    }
+
+    pub fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Vec<String> {
+        read(&self.inner.streams).label_values(name, matchers, start_ns, end_ns)
+    }
+
+    /// The oldest timestamp a push may carry: older entries would be past
+    /// retention.
+    pub fn oldest_accepted_ns(&self) -> i64 {
+        self.inner.retention_cutoff()
+    }
+
+    /// Number of streams known.
+    pub fn stream_count(&self) -> usize {
+        read(&self.inner.streams).len()
+    }
+
+    /// Visits the matching entries in time order (per `direction`); entries
+    /// with the same stream, timestamp and line are visited once. Stops when
+    /// `visit` breaks.
+    pub fn scan(
+        &self,
+        scan: &Scan,
+        visit: &mut dyn FnMut(&LogEntry) -> ControlFlow<()>,
+    ) -> Result<ScanStats> {
+        let mut stats = ScanStats::default();
+        if scan.streams.is_empty() || scan.end_ns <= scan.start_ns {
+            return Ok(stats);
+        }
+        let wanted: HashSet<StreamId> = scan.streams.iter().copied().collect();
+        let plans: Vec<Plan> = scan
+            .contains
+            .iter()
+            .map(|s| plan(s))
+            .filter(|p| *p != Plan::Scan)
+            .collect();
+        let accept = |line: &str| scan.contains.iter().all(|c| line.contains(c.as_str()));
+        // A consistent snapshot: searchers and the head are taken together,
+        // under the lock a commit holds while it swaps one for the other.
+        let mut views = Vec::new();
+        {
+            let data = read(&self.inner.data);
+            for p in data.partitions.values() {
+                if p.end_ns <= scan.start_ns || p.start_ns >= scan.end_ns {
+                    continue;
+                }
+                let head: Vec<LogEntry> = data
+                    .committing
+                    .iter()
+                    .chain(&data.head)
+                    .filter(|e| e.ts_ns >= p.start_ns.max(scan.start_ns))
+                    .filter(|e| e.ts_ns < p.end_ns.min(scan.end_ns))
+                    .filter(|e| wanted.contains(&e.stream))
+                    .cloned()
+                    .collect();
+                views.push((Arc::clone(p), p.searcher(), head));
+            }
+        }
+        if scan.direction == Direction::Backward {
+            views.reverse();
+        }
+        for (p, searcher, head) in views {
+            stats.partitions += 1;
+            let mut items: Vec<Item> = p
+                .candidates(&searcher, &scan.streams, scan.start_ns, scan.end_ns, &plans)?
+                .into_iter()
+                .map(Item::Indexed)
+                .collect();
+            items.extend((0..head.len()).map(Item::Head));
+            stats.candidates += items.len() as u64;
+            let key = |i: &Item| match i {
+                Item::Indexed(c) => (c.ts_ns, c.stream),
+                Item::Head(h) => (head[*h].ts_ns, head[*h].stream),
+            };
+            let backward = scan.direction == Direction::Backward;
+            let order = |a: &Item, b: &Item| {
+                let o = key(a).cmp(&key(b));
+                if backward {
+                    o.reverse()
+                } else {
+                    o
+                }
+            };
+            // Most reads stop after a few hundred lines: order the first
+            // batch alone, and the rest only if the reader gets that far.
+            let first = FIRST_BATCH.min(items.len());
+            if items.len() > first {
+                items.select_nth_unstable_by(first, order);
+            }
+            items[..first].sort_unstable_by(order);
+            let mut group: Option<(i64, StreamId)> = None;
+            let mut seen: HashSet<String> = HashSet::new();
+            for i in 0..items.len() {
+                if i == first {
+                    items[first..].sort_unstable_by(order);
+                }
+                let item = &items[i];
+                let entry = match item {
+                    Item::Indexed(c) => {
+                        let (line, metadata) = p.fetch(&searcher, c)?;
+                        LogEntry {
+                            stream: c.stream,
+                            ts_ns: c.ts_ns,
+                            line,
+                            metadata,
+                        }
+                    }
+                    Item::Head(h) => head[*h].clone(),
+                };
+                stats.lines_read += 1;
+                stats.bytes_read += entry.line.len() as u64;
+                if !accept(&entry.line) {
+                    continue;
+                }
+                let k = (entry.ts_ns, entry.stream);
+                if group != Some(k) {
+                    group = Some(k);
+                    seen.clear();
+                }
+                if !seen.insert(entry.line.clone()) {
+                    continue;
+                }
+                if visit(&entry).is_break() {
+                    return Ok(stats);
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Commits every partition with new entries now.
+    pub fn commit(&self) -> Result<()> {
+        self.inner.commit()
+    }
+
+    /// Stops the committer, commits and fsyncs. Later pushes still land in
+    /// the WAL.
+    pub fn close(&self) -> Result<()> {
+        *lock(&self.inner.stop) = true;
+        self.inner.wake.notify_all();
+        if let Some(h) = lock(&self.committer).take() {
+            let _ = h.join();
+        }
+        self.inner.commit()?;
+        let partitions: Vec<Arc<Partition>> = read(&self.inner.data)
+            .partitions
+            .values()
+            .cloned()
+            .collect();
+        for p in partitions {
+            p.close();
+        }
+        self.inner.wal.sync_all()?;
+        Ok(())
+    }
+
+    /// Drops partitions past retention now (also done after each commit).
+    pub fn apply_retention(&self) -> Result<()> {
+        self.inner.apply_retention()
+    }
+
+    /// Bytes on disk under the partitions directory.
+    pub fn index_bytes(&self) -> u64 {
+        dir_size(&self.inner.dir.join("partitions"))
+    }
+}
+
+impl Drop for LogStore {
+    fn drop(&mut self) {
+        *lock(&self.inner.stop) = true;
+        self.inner.wake.notify_all();
+        if let Some(h) = lock(&self.committer).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Partitions with an open index writer at once.
+const MAX_OPEN_WRITERS: usize = 4;
+
+/// Candidates ordered before any is read; see [`LogStore::scan`].
+const FIRST_BATCH: usize = 1024;
+
+enum Item {
+    Indexed(Candidate),
+    Head(usize),
+}
+
+fn partition_ns(options: &Options) -> i64 {
+    i64::try_from(options.partition.as_nanos())
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+impl Inner {
+    /// The cutoff below which entries are past retention.
+    fn retention_cutoff(&self) -> i64 {
+        i64::try_from(self.options.retention.as_nanos())
+            .map_or(i64::MIN, |r| now_ns().saturating_sub(r))
+    }
+
+    /// True when an entry at `ts_ns` falls in a partition past retention.
+    fn expired(&self, ts_ns: i64) -> bool {
+        let step = partition_ns(&self.options);
+        let start = ts_ns.div_euclid(step) * step;
+        start.saturating_add(step) <= self.retention_cutoff()
+    }
+
+    fn add(&self, data: &mut Data, e: LogEntry) -> Result<()> {
+        let step = partition_ns(&self.options);
+        let start = e.ts_ns.div_euclid(step) * step;
+        if self.expired(e.ts_ns) {
+            // Its partition is (or is about to be) deleted by retention.
+            self.stats.entries_expired.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let opening = data.partitions.get(&start).is_none_or(|p| !p.has_writer());
+        if opening {
+            // Entries spread over many days (a backfill, a sender's old
+            // buffer) must not open a writer, and its memory, per day.
+            let open: Vec<i64> = data
+                .partitions
+                .values()
+                .filter(|p| p.has_writer())
+                .map(|p| p.start_ns)
+                .collect();
+            if open.len() >= MAX_OPEN_WRITERS {
+                // The oldest partition is the least likely to get more.
+                if let Some(p) = open.first().and_then(|k| data.partitions.get(k)) {
+                    p.commit_and_close()?;
+                }
+            }
+        }
+        let p = match data.partitions.entry(start) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                let dir = self.dir.join("partitions").join(start.to_string());
+                v.insert(Arc::new(Partition::open(
+                    &dir,
+                    start,
+                    start.saturating_add(step),
+                )?))
+            }
+        };
+        p.add(&e)?;
+        data.head_bytes += e.line.len() + 64;
+        data.head.push(e);
+        Ok(())
+    }
+
+    fn commit(&self) -> Result<()> {
+        let _maintenance = lock(&self.maintenance);
+        if !self.dirty.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let result = self.commit_now();
+        if result.is_err() {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn commit_now(&self) -> Result<()> {
+        // Under the apply lock, the segment cut and the head handed to the
+        // commit cover the same entries: every entry in a segment up to
+        // `through` is in `committing`, and so in a writer.
+        let (through, partitions) = {
+            let _apply = lock(&self.apply);
+            let through = self.wal.cut_segment()?;
+            let mut data = write(&self.data);
+            let head = std::mem::take(&mut data.head);
+            data.committing.extend(head);
+            data.head_bytes = 0;
+            let partitions: Vec<Arc<Partition>> = data.partitions.values().cloned().collect();
+            (through, partitions)
+        };
+        // Index commits run without the store's locks: reads go on with the
+        // last searchers plus `committing`; pushes to a partition being
+        // committed wait for its writer. An entry pushed meanwhile may be
+        // committed now and still be in the new head: reads de-duplicate.
+        for p in &partitions {
+            p.commit()?;
+        }
+        {
+            let mut data = write(&self.data);
+            for p in &partitions {
+                p.reload()?;
+            }
+            data.committing.clear();
+        }
+        let mut buf = Vec::new();
+        let payloads: Vec<Vec<u8>> = {
+            let table = read(&self.streams);
+            let defs: Vec<&StreamDef> = table.defs().collect();
+            defs.chunks(10_000)
+                .map(|chunk| {
+                    record::encode_streams(&mut buf, chunk.iter().copied());
+                    buf.clone()
+                })
+                .collect()
+        };
+        self.wal
+            .checkpoint(through, payloads.iter().map(Vec::as_slice))?;
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn apply_retention(&self) -> Result<()> {
+        let _maintenance = lock(&self.maintenance);
+        let cutoff = self.retention_cutoff();
+        let expired: Vec<Arc<Partition>> = {
+            // With the apply lock held no push is between its WAL append and
+            // its writer: none can be adding to a partition removed here, and
+            // later ones see the cutoff in `add`.
+            let _apply = lock(&self.apply);
+            let mut data = write(&self.data);
+            let keys: Vec<i64> = data
+                .partitions
+                .values()
+                .filter(|p| p.end_ns <= cutoff)
+                .map(|p| p.start_ns)
+                .collect();
+            keys.iter()
+                .filter_map(|k| data.partitions.remove(k))
+                .collect()
+        };
+        for p in expired {
+            p.close();
+            std::fs::remove_dir_all(p.dir()).map_err(|e| Error::io(p.dir(), e))?;
+            self.stats
+                .partitions_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(dir = %p.dir().display(), "log partition past retention dropped");
+        }
+        write(&self.streams).expire(cutoff);
+        Ok(())
+    }
+
+    fn run_committer(&self) {
+        let interval = self.options.commit_interval.max(Duration::from_millis(10));
+        loop {
+            {
+                let stop = lock(&self.stop);
+                if *stop {
+                    return;
+                }
+                let (stop, _) = self
+                    .wake
+                    .wait_timeout(stop, interval)
+                    .unwrap_or_else(|p| p.into_inner());
+                if *stop {
+                    return;
+                }
+            }
+            if let Err(e) = self.commit() {
+                tracing::error!(error = %e, "log store commit failed; retrying");
+            }
+            if let Err(e) = self.apply_retention() {
+                tracing::error!(error = %e, "log retention failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The log store through its public API: substring semantics checked
+//! against a brute-force scan, durability across reopen, retention.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use sightline_logstore::{Direction, LogStore, NewEntry, Options, Scan, StreamBatch};
+use sightline_model::{Labels, MatchOp, Matcher};
+
+const T0: i64 = 1_700_000_000_000_000_000;
+
+fn entry(ts_ns: i64, line: &str) -> NewEntry {
+    NewEntry {
+        ts_ns,
+        line: line.into(),
+        metadata: vec![],
+    }
+}
+
+fn batch(app: &str, entries: Vec<NewEntry>) -> StreamBatch {
+    StreamBatch {
+        labels: Labels::from_pairs([("app", app)]),
+        entries,
+    }
+}
+
+fn options() -> Options {
+    Options {
+        // Long enough that tests decide when commits happen.
+        commit_interval: Duration::from_secs(3600),
+        retention: Duration::from_secs(100 * 365 * 24 * 3600),
+        ..Options::default()
+    }
+}
+
+fn lines(
+    store: &LogStore,
+    app: &str,
+    contains: &[&str],
+    direction: Direction,
+) -> Vec<(i64, String)> {
+    let m = Matcher::new(MatchOp::Equal, "app", app).unwrap();
+    let streams = store.select(&[m], i64::MIN, i64::MAX);
+    let scan = Scan {
+        streams: streams.iter().map(|s| s.0).collect(),
+        start_ns: i64::MIN,
+        end_ns: i64::MAX,
+        direction,
+        contains: contains.iter().map(|s| s.to_string()).collect(),
+    };
+    let mut out = Vec::new();
+    store
+        .scan(&scan, &mut |e| {
+            out.push((e.ts_ns, e.line.clone()));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    out
+}
+
+#[test]
+fn substring_semantics_before_and_after_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), options()).unwrap();
+    let texts = [
+        "level=ERROR msg=\"connection refused\" peer=10.0.0.12:5432",
+        "level=error msg=timeout",
+        "Größe überschritten: 12MB",
+        &format!("token={} end", "x".repeat(200) + "needle" + &"y".repeat(50)),
+        "request id=550e8400-e29b-41d4-a716-446655440000 done",
+    ];
+    store
+        .push(&[batch(
+            "a",
+            texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| entry(T0 + i as i64, t))
+                .collect(),
+        )])
+        .unwrap();
+    for committed in [false, true] {
+        let find = |needle: &str| -> Vec<String> {
+            lines(&store, "a", &[needle], Direction::Forward)
+                .into_iter()
+                .map(|(_, l)| l)
+                .collect()
+        };
+        assert_eq!(
+            find("rror").len(),
+            1,
+            "committed={committed}: case-sensitive, mid-token"
+        );
+        assert_eq!(find("error"), [texts[1]]);
+        assert_eq!(find("ERROR"), [texts[0]]);
+        assert_eq!(find("refused\" peer=10.0"), [texts[0]]);
+        assert_eq!(find("überschritten"), [texts[2]]);
+        assert_eq!(find("needle"), [texts[3].to_string()]);
+        assert_eq!(find("e29b-41d4"), [texts[4]]);
+        assert_eq!(
+            find(" id=550e8400-e29b-41d4-a716-446655440000 "),
+            [texts[4]]
+        );
+        assert!(find("absent").is_empty());
+        store.commit().unwrap();
+    }
+    let back = lines(&store, "a", &[], Direction::Backward);
+    assert_eq!(back.len(), texts.len());
+    assert!(back.windows(2).all(|w| w[0].0 > w[1].0), "newest first");
+}
+
+#[test]
+fn acknowledged_entries_survive_reopen_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), options()).unwrap();
+        store.push(&[batch("a", vec![entry(T0, "one")])]).unwrap();
+        store.commit().unwrap();
+        store
+            .push(&[batch("a", vec![entry(T0 + 1, "two")])])
+            .unwrap();
+        // The same entry again (a sender's retry): stored once as far as
+        // reads are concerned.
+        store
+            .push(&[batch("a", vec![entry(T0 + 1, "two")])])
+            .unwrap();
+        // Dropped without close: only the WAL has "two".
+    }
+    let store = LogStore::open(dir.path(), options()).unwrap();
+    assert_eq!(
+        lines(&store, "a", &[], Direction::Forward),
+        [(T0, "one".to_string()), (T0 + 1, "two".to_string())]
+    );
+    assert_eq!(store.label_values("app", &[], i64::MIN, i64::MAX), ["a"]);
+    store.close().unwrap();
+    let store = LogStore::open(dir.path(), options()).unwrap();
+    assert_eq!(lines(&store, "a", &[], Direction::Forward).len(), 2);
+}
+
+#[test]
+fn retention_drops_whole_partitions_and_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let day = 24 * 3600 * 1_000_000_000i64;
+    {
+        let store = LogStore::open(dir.path(), options()).unwrap();
+        store
+            .push(&[
+                batch("old", vec![entry(now - 40 * day, "ancient")]),
+                batch("new", vec![entry(now - day, "recent")]),
+            ])
+            .unwrap();
+        store.close().unwrap();
+    }
+    let partitions = || {
+        std::fs::read_dir(dir.path().join("partitions"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(partitions(), 2);
+    // Reopened with 30 days of retention: the old partition goes whole.
+    let opts = Options {
+        retention: Duration::from_secs(30 * 24 * 3600),
+        ..options()
+    };
+    let store = LogStore::open(dir.path(), opts).unwrap();
+    assert_eq!(partitions(), 1);
+    assert!(lines(&store, "old", &[], Direction::Forward).is_empty());
+    assert_eq!(lines(&store, "new", &[], Direction::Forward).len(), 1);
+    assert_eq!(store.label_values("app", &[], i64::MIN, i64::MAX), ["new"]);
+    // An entry past retention is not stored at all.
+    store
+        .push(&[batch("old", vec![entry(now - 40 * day, "late")])])
+        .unwrap();
+    store.commit().unwrap();
+    assert_eq!(partitions(), 1);
+    assert!(lines(&store, "old", &[], Direction::Forward).is_empty());
+    assert_eq!(
+        store
+            .stats()
+            .entries_expired
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[test]
+fn streams_past_the_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        max_streams: 2,
+        ..options()
+    };
+    let store = LogStore::open(dir.path(), opts).unwrap();
+    let out = store
+        .push(&[
+            batch("a", vec![entry(T0, "1")]),
+            batch("b", vec![entry(T0, "2")]),
+            batch("c", vec![entry(T0, "3")]),
+        ])
+        .unwrap();
+    assert_eq!(out.entries, 2);
+    assert_eq!(out.refused_streams, [Labels::from_pairs([("app", "c")])]);
+    // Known streams still take entries.
+    let out = store.push(&[batch("a", vec![entry(T0 + 1, "4")])]).unwrap();
+    assert_eq!((out.entries, out.refused_streams.len()), (1, 0));
+    assert_eq!(
+        store.label_values("app", &[], i64::MIN, i64::MAX),
+        ["a", "b"]
+    );
+}
+
+#[test]
+fn entries_over_many_days_keep_few_writers_and_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), options()).unwrap();
+    let day = 24 * 3600 * 1_000_000_000i64;
+    // Ten days, pushed twice in one head: writers are closed (committed)
+    // along the way, and every line still reads back exactly once.
+    for round in 0..2 {
+        let entries = (0..10)
+            .map(|d| entry(T0 + d * day, &format!("day {d}")))
+            .collect();
+        store.push(&[batch("days", entries)]).unwrap();
+        let got = lines(&store, "days", &[], Direction::Forward);
+        assert_eq!(got.len(), 10, "round {round}: {got:?}");
+    }
+    store.commit().unwrap();
+    assert_eq!(
+        lines(&store, "days", &["day 7"], Direction::Forward),
+        [(T0 + 7 * day, "day 7".to_string())]
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("partitions"))
+            .unwrap()
+            .count(),
+        10
+    );
+}
+
+#[test]
+fn reads_see_every_acknowledged_entry_while_commits_run() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(LogStore::open(dir.path(), options()).unwrap());
+    let acked = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let pusher = {
+        let (store, acked) = (Arc::clone(&store), Arc::clone(&acked));
+        std::thread::spawn(move || {
+            for round in 0..150i64 {
+                let entries = (0..20)
+                    .map(|i| entry(T0 + round * 20 + i, &format!("r{round} i{i}")))
+                    .collect();
+                store.push(&[batch("c", entries)]).unwrap();
+                acked.fetch_add(20, Ordering::SeqCst);
+            }
+        })
+    };
+    let committer = {
+        let (store, done) = (Arc::clone(&store), Arc::clone(&done));
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                store.commit().unwrap();
+            }
+        })
+    };
+    let mut reads = 0;
+    while !pusher.is_finished() || reads < 5 {
+        let before = acked.load(Ordering::SeqCst);
+        let got = lines(&store, "c", &[], Direction::Forward);
+        assert!(
+            got.len() >= before,
+            "read {} lines, {before} were acknowledged",
+            got.len()
+        );
+        assert!(
+            got.windows(2).all(|w| w[0].0 < w[1].0),
+            "each entry once, in order"
+        );
+        reads += 1;
+    }
+    pusher.join().unwrap();
+    done.store(true, Ordering::SeqCst);
+    committer.join().unwrap();
+    assert_eq!(lines(&store, "c", &[], Direction::Forward).len(), 3000);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    /// Whatever the lines and the needle, the index never loses a match and
+    /// never returns a non-match: the result equals a brute-force scan.
+    #[test]
+    fn scan_equals_brute_force(
+        raw in proptest::collection::vec("[abAB .:=_\\-é1]{0,30}", 1..40),
+        needles in proptest::collection::vec("[abAB .:=_\\-é1]{1,6}", 1..3),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path(), options()).unwrap();
+        let entries: Vec<NewEntry> = raw.iter().enumerate().map(|(i, l)| entry(T0 + i as i64, l)).collect();
+        store.push(&[batch("p", entries)]).unwrap();
+        store.commit().unwrap();
+        let refs: Vec<&str> = needles.iter().map(String::as_str).collect();
+        let got: Vec<String> = lines(&store, "p", &refs, Direction::Forward).into_iter().map(|(_, l)| l).collect();
+        let want: Vec<String> = raw.iter().filter(|l| refs.iter().all(|n| l.contains(n))).cloned().collect();
+        prop_assert_eq!(got, want);
+    }
+}
