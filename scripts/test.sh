@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check Sightline's CI runs: installs the peers the integration
-# tests talk to (the Debian `prometheus` package), then formatting, clippy,
+# tests talk to (Debian's Prometheus, Alertmanager, node_exporter and
+# VictoriaMetrics packages; the aiosmtpd SMTP server), then formatting, clippy,
 # the whole test suite (nextest, plus doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
