@@ -20,24 +20,28 @@ const SERIES_PER_WRITER: usize = 50;
 
 type Acked = Arc<Mutex<BTreeMap<String, Vec<Sample>>>>;
 
-/// Sends rounds of samples for the writer's own series until the server
-/// stops answering; records what was acknowledged with 204.
-async fn writer(url: String, id: usize, acked: Acked) {
+/// Sends rounds of samples (one per series of `prefix`, `step_ms` apart in
+/// sample time, from `start_round`) until the server stops answering;
+/// records what was acknowledged with 204, and the next round in `next`.
+async fn write_rounds(
+    url: String,
+    metric: &'static str,
+    prefix: String,
+    start_round: i64,
+    step_ms: i64,
+    acked: Acked,
+    next: Arc<Mutex<i64>>,
+) {
     let c = reqwest::Client::new();
-    for round in 0i64.. {
-        let t = T0 + round * 1000;
+    for round in start_round.. {
+        let t = T0 + round * step_ms;
         let names: Vec<String> = (0..SERIES_PER_WRITER)
-            .map(|i| format!("w{id}s{i}"))
+            .map(|i| format!("{prefix}s{i}"))
             .collect();
         let req = request(
             names
                 .iter()
-                .map(|n| {
-                    series(
-                        &[("__name__", "crash_test"), ("series", n)],
-                        &[(t, round as f64)],
-                    )
-                })
+                .map(|n| series(&[("__name__", metric), ("series", n)], &[(t, round as f64)]))
                 .collect(),
         );
         let sent = c
@@ -50,15 +54,35 @@ async fn writer(url: String, id: usize, acked: Acked) {
             Ok(r) if r.status() == 204 => {
                 let mut a = acked.lock().unwrap();
                 for n in &names {
-                    a.entry(format!(r#"{{__name__="crash_test", series="{n}"}}"#))
+                    a.entry(format!(r#"{{__name__="{metric}", series="{n}"}}"#))
                         .or_default()
                         .push(Sample::new(t, round as f64));
                 }
+                let mut r = next.lock().unwrap();
+                *r = (*r).max(round + 1);
             }
-            Ok(r) => panic!("unexpected status {}", r.status()),
+            Ok(r) => panic!(
+                "unexpected status {}: {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            ),
             Err(_) => return, // the server is gone
         }
     }
+}
+
+/// The first test's writers: 1 s apart, from round 0.
+async fn writer(url: String, id: usize, acked: Acked) {
+    write_rounds(
+        url,
+        "crash_test",
+        format!("w{id}"),
+        0,
+        1000,
+        acked,
+        Arc::default(),
+    )
+    .await;
 }
 
 fn stored(data_dir: &std::path::Path) -> BTreeMap<String, Vec<Sample>> {
@@ -196,59 +220,6 @@ async fn corrupt_wal_tail_is_survived() {
     );
 }
 
-/// Writes rounds from `start_round` until the server stops answering; every
-/// round is one sample per series, 100 ms apart in sample time.
-async fn block_writer(
-    url: String,
-    id: usize,
-    start_round: i64,
-    acked: Acked,
-    rounds: Arc<Mutex<i64>>,
-) {
-    let c = reqwest::Client::new();
-    for round in start_round.. {
-        let t = T0 + round * 100;
-        let names: Vec<String> = (0..SERIES_PER_WRITER)
-            .map(|i| format!("b{id}s{i}"))
-            .collect();
-        let req = request(
-            names
-                .iter()
-                .map(|n| {
-                    series(
-                        &[("__name__", "block_crash"), ("series", n)],
-                        &[(t, round as f64)],
-                    )
-                })
-                .collect(),
-        );
-        let sent = c
-            .post(format!("{url}/api/v1/write"))
-            .header("Content-Encoding", "snappy")
-            .body(req.encode_snappy())
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status() == 204 => {
-                let mut a = acked.lock().unwrap();
-                for n in &names {
-                    a.entry(format!(r#"{{__name__="block_crash", series="{n}"}}"#))
-                        .or_default()
-                        .push(Sample::new(t, round as f64));
-                }
-                let mut r = rounds.lock().unwrap();
-                *r = (*r).max(round + 1);
-            }
-            Ok(r) => panic!(
-                "unexpected status {}: {}",
-                r.status(),
-                r.text().await.unwrap_or_default()
-            ),
-            Err(_) => return,
-        }
-    }
-}
-
 /// Blocks are cut every second of sample time and compacted every six, with
 /// maintenance running continuously; the server is SIGKILLed at random
 /// moments, so kills land during block writes, head truncation and
@@ -280,10 +251,12 @@ async fn sigkill_during_block_writes_and_compaction_loses_nothing() {
         // an hour of a 2 h range), which writers drifting apart would exceed.
         let tasks: Vec<_> = (0..1)
             .map(|id| {
-                tokio::spawn(block_writer(
+                tokio::spawn(write_rounds(
                     server.url.clone(),
-                    id,
+                    "block_crash",
+                    format!("b{id}"),
                     start,
+                    100,
                     Arc::clone(&acked),
                     Arc::clone(&next_round),
                 ))

@@ -27,8 +27,18 @@ fn options() -> Options {
 }
 
 fn dump(q: &dyn Querier, range: TimeRange) -> Model {
+    dump_matching(q, &[], range)
+}
+
+/// Every selected series with its samples as bits; checks that timestamps
+/// strictly increase and no series repeats.
+fn dump_matching(
+    q: &dyn Querier,
+    matchers: &[sightline_model::Matcher],
+    range: TimeRange,
+) -> Model {
     let mut out = Model::new();
-    for s in q.select(&[], range).unwrap() {
+    for s in q.select(matchers, range).unwrap() {
         let s = s.unwrap();
         let samples: Vec<(i64, u64)> = s
             .samples
@@ -52,25 +62,8 @@ fn all_matchers() -> Vec<sightline_model::Matcher> {
 }
 
 fn dump_all(db: &Tsdb) -> Model {
-    let mut out = Model::new();
-    for s in db
-        .querier()
-        .select(&all_matchers(), TimeRange::ALL)
-        .unwrap()
-    {
-        let s = s.unwrap();
-        let samples: Vec<(i64, u64)> = s
-            .samples
-            .map(|x| (x.timestamp_ms, x.value.to_bits()))
-            .collect();
-        assert!(
-            samples.windows(2).all(|w| w[0].0 < w[1].0),
-            "{}: {samples:?}",
-            s.labels
-        );
-        assert!(out.insert(s.labels, samples).is_none(), "series repeated");
-    }
-    out
+    let matchers = all_matchers();
+    dump_matching(db.querier(), &matchers, TimeRange::ALL)
 }
 
 #[test]

@@ -188,7 +188,7 @@ impl BlockIndex {
             ids.dedup();
             candidates = Some(match candidates {
                 None => ids,
-                Some(c) => intersect(&c, &ids),
+                Some(c) => crate::head::postings::intersect(&c, &ids),
             });
             if candidates.as_ref().is_some_and(Vec::is_empty) {
                 return Vec::new();
@@ -243,21 +243,4 @@ impl BlockIndex {
         }
         out.into_iter().map(|v| self.sym(v).to_string()).collect()
     }
-}
-
-fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::with_capacity(a.len().min(b.len()));
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out
 }

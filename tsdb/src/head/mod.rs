@@ -6,7 +6,7 @@
 //! selection. Label strings are interned once in a [`symbols::SymbolTable`];
 //! a series holds only symbol pairs and its chunks.
 
-mod postings;
+pub(crate) mod postings;
 mod series;
 mod symbols;
 

@@ -86,8 +86,8 @@ fn insert_sorted(list: &mut Vec<SeriesRef>, id: SeriesRef) {
     }
 }
 
-/// Intersection of two sorted lists.
-pub fn intersect(a: &[SeriesRef], b: &[SeriesRef]) -> Vec<SeriesRef> {
+/// Intersection of two sorted lists (head refs or block series ids).
+pub fn intersect<T: Ord + Copy>(a: &[T], b: &[T]) -> Vec<T> {
     let (mut i, mut j) = (0, 0);
     let mut out = Vec::with_capacity(a.len().min(b.len()));
     while i < a.len() && j < b.len() {
