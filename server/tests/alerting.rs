@@ -16,71 +16,18 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use common::{free_port, get_json, request, series, write};
+use common::{free_port, get_json, request, series, write, ServerProcess};
 use serde_json::{json, Value};
 
-struct Sightline {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Sightline {
-    async fn start(port: u16, data_dir: &Path, args: &[String]) -> Self {
-        let log = data_dir.with_file_name(format!(
-            "sightline-{port}-{}.log",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis()
-        ));
-        let child = Command::new(env!("CARGO_BIN_EXE_sightline"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(args)
-            .env("SIGHTLINE_COLLECTOR__ENABLED", "false")
-            .env("SIGHTLINE_RULES__RESEND_DELAY", "1s")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let s = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = client.get(format!("{}/-/ready", s.url)).send().await {
-                if r.status().is_success() {
-                    return s;
-                }
-            }
-            assert!(Instant::now() < deadline, "not ready:\n{}", s.log_text());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Sightline {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+/// A `sightline serve` resending alerts every second.
+async fn sightline(port: u16, data_dir: &Path, args: &[String]) -> ServerProcess {
+    ServerProcess::start_with_args(
+        port,
+        data_dir,
+        args,
+        &[("SIGHTLINE_RULES__RESEND_DELAY", "1s")],
+    )
+    .await
 }
 
 /// Python's aiosmtpd, delivering to a maildir.
@@ -284,7 +231,7 @@ async fn alerts_reach_email_slack_and_webhook() {
     let data = dir.path().join("data");
     let port = free_port();
     let client = reqwest::Client::new();
-    let mut server = Sightline::start(port, &data, &args).await;
+    let mut server = sightline(port, &data, &args).await;
 
     // A silence for `Silenced`, through the API v2, before it can fire.
     let silence = json!({
@@ -450,7 +397,7 @@ async fn alerts_reach_email_slack_and_webhook() {
     server.kill9();
     let before = received.lock().unwrap().len();
     let mails_before = smtp.messages().len();
-    let server = Sightline::start(port, &data, &args).await;
+    let server = sightline(port, &data, &args).await;
     let (_, silences) = get_json(&client, &server.url, "/api/v2/silences").await;
     assert_eq!(silences[0]["id"], silence_id.as_str(), "silence persisted");
     assert_eq!(silences[0]["status"]["state"], "active");
@@ -535,7 +482,7 @@ fn amtool(url: &str, args: &[&str]) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amtool_manages_alerts_and_silences() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Sightline::start(free_port(), &dir.path().join("data"), &[]).await;
+    let server = sightline(free_port(), &dir.path().join("data"), &[]).await;
     let url = server.url.clone();
     let run = move |args: Vec<&str>| {
         let url = url.clone();

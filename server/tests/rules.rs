@@ -8,78 +8,29 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{enc, free_port, get_json, request, series, write, PrometheusProcess};
+use common::{enc, free_port, get_json, request, series, write, PrometheusProcess, ServerProcess};
 use serde_json::Value;
 
-/// A `sightline serve` with rule files, killed when dropped.
-struct Sightline {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Sightline {
-    async fn start(port: u16, data_dir: &Path, rule_glob: &str, env: &[(&str, &str)]) -> Self {
-        let log = data_dir.with_file_name(format!(
-            "{}-{port}-{}.log",
-            data_dir.file_name().unwrap().to_string_lossy(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis()
-        ));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sightline"));
-        cmd.args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .args(["--rule-file", rule_glob])
-        .env("SIGHTLINE_COLLECTOR__ENABLED", "false")
-        .env("SIGHTLINE_EVALUATION_INTERVAL", "1s")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let s = Self {
-            child: cmd.spawn().unwrap(),
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = client.get(format!("{}/-/ready", s.url)).send().await {
-                if r.status().is_success() {
-                    return s;
-                }
-            }
-            assert!(Instant::now() < deadline, "not ready:\n{}", s.log_text());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Sightline {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+/// A `sightline serve` with rule files, evaluating every second.
+async fn sightline(
+    port: u16,
+    data_dir: &Path,
+    rule_glob: &str,
+    env: &[(&str, &str)],
+) -> ServerProcess {
+    let mut env = env.to_vec();
+    env.push(("SIGHTLINE_EVALUATION_INTERVAL", "1s"));
+    ServerProcess::start_with_args(
+        port,
+        data_dir,
+        &["--rule-file".into(), rule_glob.into()],
+        &env,
+    )
+    .await
 }
 
 const RULES: &str = r#"
@@ -251,7 +202,7 @@ async fn same_results_as_prometheus() {
         &["--web.enable-remote-write-receiver", "--rules.alert.resend-delay=1s"],
     )
     .await;
-    let ours = Sightline::start(
+    let ours = sightline(
         our_port,
         &dir.path().join("sightline"),
         &rules_path.display().to_string(),
@@ -461,7 +412,7 @@ async fn alert_state_survives_restart() {
     let glob = format!("{}/*.yml", dir.path().display());
     let client = reqwest::Client::new();
 
-    let mut first = Sightline::start(port, &data, &glob, &env).await;
+    let mut first = sightline(port, &data, &glob, &env).await;
     let started = chrono::Utc::now();
     let deadline = Instant::now() + Duration::from_secs(30);
     let (before_pending, before_firing) = loop {
@@ -480,7 +431,7 @@ async fn alert_state_survives_restart() {
     first.kill9();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let restarted = chrono::Utc::now();
-    let second = Sightline::start(port, &data, &glob, &env).await;
+    let second = sightline(port, &data, &glob, &env).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let (after_pending, after_firing) = loop {
@@ -614,7 +565,7 @@ async fn reload_keeps_alert_state() {
     let rules_path = dir.path().join("r.yml");
     let one = "groups:\n  - name: g\n    interval: 200ms\n    rules:\n      - alert: Long\n        expr: vector(1)\n        for: 1h\n";
     std::fs::write(&rules_path, one).unwrap();
-    let server = Sightline::start(
+    let server = sightline(
         free_port(),
         &dir.path().join("data"),
         &rules_path.display().to_string(),

@@ -39,6 +39,16 @@ impl ServerProcess {
 
     /// Starts on a given port (a restart keeps its clients' URL).
     pub async fn start_on(port: u16, data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_with_args(port, data_dir, &[], env).await
+    }
+
+    /// [`ServerProcess::start_on`] with extra `serve` flags.
+    pub async fn start_with_args(
+        port: u16,
+        data_dir: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Self {
         let log = data_dir.with_extension(format!("{port}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sightline"));
@@ -49,6 +59,7 @@ impl ServerProcess {
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(log_file);
         // Tests own every series they query; the embedded collector of this
