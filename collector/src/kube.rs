@@ -95,6 +95,8 @@ pub struct ContainerMeta {
     /// The runtime's id without its scheme (`containerd://`).
     pub id: String,
     pub image: String,
+    /// When the running container started, in nanoseconds since the epoch.
+    pub started_ns: Option<i64>,
 }
 
 /// The pods of this node, by UID.
@@ -335,6 +337,20 @@ struct ContainerStatus {
     container_id: String,
     #[serde(default)]
     image: String,
+    #[serde(default)]
+    state: ContainerState,
+}
+
+#[derive(Deserialize, Default)]
+struct ContainerState {
+    #[serde(default)]
+    running: Option<RunningState>,
+}
+
+#[derive(Deserialize, Default)]
+struct RunningState {
+    #[serde(rename = "startedAt", default)]
+    started_at: String,
 }
 
 #[derive(Deserialize)]
@@ -369,10 +385,14 @@ impl From<Pod> for PodMeta {
                     .map(|s| s.image.clone())
                     .filter(|i| !i.is_empty())
                     .unwrap_or_else(|| c.image.clone());
+                let started_ns = status
+                    .and_then(|s| s.state.running.as_ref())
+                    .and_then(|r| crate::sources::logs::parse::parse_rfc3339(&r.started_at));
                 ContainerMeta {
                     name: c.name.clone(),
                     id,
                     image,
+                    started_ns,
                 }
             })
             .collect();
@@ -676,12 +696,18 @@ mod tests {
     fn pod_objects_map_container_ids_and_images() {
         let json = r#"{"metadata":{"name":"web","namespace":"shop","uid":"u1","labels":{"app":"web"}},
             "spec":{"nodeName":"n1","containers":[{"name":"app","image":"shop/web:1","ports":[{"containerPort":8080}]},{"name":"sidecar","image":"envoy:1"}]},
-            "status":{"podIP":"10.0.0.9","phase":"Running","containerStatuses":[{"name":"app","containerID":"containerd://abc123","image":"docker.io/shop/web:1"}]}}"#;
+            "status":{"podIP":"10.0.0.9","phase":"Running","containerStatuses":[{"name":"app","containerID":"containerd://abc123","image":"docker.io/shop/web:1",
+              "state":{"running":{"startedAt":"2026-11-22T08:00:00Z"}}}]}}"#;
         let p: PodMeta = serde_json::from_str::<Pod>(json).unwrap().into();
         assert_eq!(p.containers[0].id, "abc123");
         assert_eq!(p.containers[0].image, "docker.io/shop/web:1");
         assert_eq!(p.containers[1].id, "");
         assert_eq!(p.containers[1].image, "envoy:1");
+        assert_eq!(
+            p.containers[0].started_ns,
+            Some(1_795_334_400 * 1_000_000_000)
+        );
+        assert_eq!(p.containers[1].started_ns, None);
         assert_eq!(p.ports, [8080]);
         let mut s = PodStore::new(Duration::from_secs(1));
         s.replace(vec![p], Instant::now());

@@ -28,7 +28,7 @@ fn pod(uid: &str, name: &str, rv: u32, scrape_port: u16) -> String {
         "annotations":{{"prometheus.io/scrape":"true","prometheus.io/port":"{scrape_port}"}}}},
         "spec":{{"nodeName":"node-1","containers":[{{"name":"app","image":"shop/web:2"}},{{"name":"sidecar","image":"envoy:1"}}]}},
         "status":{{"podIP":"127.0.0.1","phase":"Running","containerStatuses":[
-          {{"name":"app","containerID":"containerd://{app}","image":"docker.io/shop/web:2"}},
+          {{"name":"app","containerID":"containerd://{app}","image":"docker.io/shop/web:2","state":{{"running":{{"startedAt":"2026-11-22T08:00:00.5Z"}}}}}},
           {{"name":"sidecar","containerID":"containerd://{sidecar}","image":"docker.io/envoy:1"}}]}}}}"#
     )
     .replace('\n', "")
@@ -256,6 +256,15 @@ fn list_watch_relist_then_labels_and_discovery() {
     assert_eq!(app.labels.get("image"), Some("docker.io/shop/web:2"));
     assert_eq!(app.labels.get("pod"), Some("web-1"));
     assert_eq!(app.labels.get("namespace"), Some("shop"));
+    let started = out
+        .iter()
+        .find(|m| {
+            m.labels.get("name") == Some("bbbb2222")
+                && m.labels.get("__name__") == Some("container_start_time_seconds")
+        })
+        .expect("the app container's start time");
+    assert_eq!(started.value, 1_795_334_400.5);
+    assert_eq!(started.labels.get("container"), Some("app"));
 
     // The annotated pod is scraped.
     let mut scrape = ScrapeSource::new(&ScrapeConfig::default())

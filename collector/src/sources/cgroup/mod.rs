@@ -196,6 +196,13 @@ impl Source for CgroupSource {
                 ("pod", pod_name),
             ];
             stats.emit(&base, out);
+            if let Some(ns) = from_api.and_then(|(_, c)| c.started_ns) {
+                out.push(Metric::new(
+                    "container_start_time_seconds",
+                    &base,
+                    ns as f64 / 1e9,
+                ));
+            }
         }
         self.cgroups = found.into_values().collect();
         self.layout = Some(layout);

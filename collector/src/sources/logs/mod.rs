@@ -28,7 +28,7 @@ mod checkpoint;
 mod config;
 mod glob;
 mod labels;
-mod parse;
+pub(crate) mod parse;
 mod record;
 mod stats;
 mod tail;
