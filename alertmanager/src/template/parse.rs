@@ -127,26 +127,12 @@ fn parse_list(
                 Action::Range(pipe) | Action::With(pipe) => {
                     let is_range = is_range_marker(&pipe);
                     let pipe = strip_range_marker(pipe);
-                    check_pipeline(&pipe, scopes)?;
-                    scopes.push(Vec::new());
-                    declare(&pipe, scopes);
-                    let (body, end) = parse_list(it, scopes)?;
-                    scopes.pop();
-                    let otherwise = match end {
-                        Some(BlockEnd::End) => Vec::new(),
-                        Some(BlockEnd::Else) => {
-                            scopes.push(Vec::new());
-                            let (o, end) = parse_list(it, scopes)?;
-                            scopes.pop();
-                            if !matches!(end, Some(BlockEnd::End)) {
-                                return Err("missing {{end}}".into());
-                            }
-                            o
-                        }
-                        Some(BlockEnd::ElseIf(_)) => {
+                    let (body, end) = parse_scoped(&pipe, it, scopes)?;
+                    let otherwise = match parse_otherwise(end, it, scopes)? {
+                        Otherwise::Done(o) => o,
+                        Otherwise::ElseIf(_) => {
                             return Err("{{else if}} is only allowed in {{if}}".into())
                         }
-                        None => return Err("unexpected EOF: missing {{end}}".into()),
                     };
                     nodes.push(if is_range {
                         Node::Range {
@@ -195,30 +181,60 @@ fn parse_if(
     it: &mut std::iter::Peekable<std::vec::IntoIter<Token>>,
     scopes: &mut Vec<Vec<String>>,
 ) -> Result<Node, String> {
-    check_pipeline(&cond, scopes)?;
-    scopes.push(Vec::new());
-    declare(&cond, scopes);
-    let (then, end) = parse_list(it, scopes)?;
-    scopes.pop();
-    let otherwise = match end {
-        Some(BlockEnd::End) => Vec::new(),
-        Some(BlockEnd::Else) => {
-            scopes.push(Vec::new());
-            let (o, end) = parse_list(it, scopes)?;
-            scopes.pop();
-            if !matches!(end, Some(BlockEnd::End)) {
-                return Err("missing {{end}}".into());
-            }
-            o
-        }
-        Some(BlockEnd::ElseIf(p)) => vec![parse_if(p, it, scopes)?],
-        None => return Err("unexpected EOF: missing {{end}}".into()),
+    let (then, end) = parse_scoped(&cond, it, scopes)?;
+    let otherwise = match parse_otherwise(end, it, scopes)? {
+        Otherwise::Done(o) => o,
+        Otherwise::ElseIf(p) => vec![parse_if(p, it, scopes)?],
     };
     Ok(Node::If {
         cond,
         then,
         otherwise,
     })
+}
+
+/// The body of `if`, `range` or `with`: checks the pipeline, then parses up
+/// to the block's end in a new scope holding its variables.
+fn parse_scoped(
+    pipe: &Pipeline,
+    it: &mut std::iter::Peekable<std::vec::IntoIter<Token>>,
+    scopes: &mut Vec<Vec<String>>,
+) -> Result<(Vec<Node>, Option<BlockEnd>), String> {
+    check_pipeline(pipe, scopes)?;
+    scopes.push(Vec::new());
+    declare(pipe, scopes);
+    let parsed = parse_list(it, scopes);
+    scopes.pop();
+    parsed
+}
+
+/// What follows a block's body: nothing, an `{{else}}` part, or an
+/// `{{else if}}` for the caller.
+enum Otherwise {
+    Done(Vec<Node>),
+    ElseIf(Pipeline),
+}
+
+fn parse_otherwise(
+    end: Option<BlockEnd>,
+    it: &mut std::iter::Peekable<std::vec::IntoIter<Token>>,
+    scopes: &mut Vec<Vec<String>>,
+) -> Result<Otherwise, String> {
+    match end {
+        Some(BlockEnd::End) => Ok(Otherwise::Done(Vec::new())),
+        Some(BlockEnd::Else) => {
+            scopes.push(Vec::new());
+            let parsed = parse_list(it, scopes);
+            scopes.pop();
+            let (o, end) = parsed?;
+            if !matches!(end, Some(BlockEnd::End)) {
+                return Err("missing {{end}}".into());
+            }
+            Ok(Otherwise::Done(o))
+        }
+        Some(BlockEnd::ElseIf(p)) => Ok(Otherwise::ElseIf(p)),
+        None => Err("unexpected EOF: missing {{end}}".into()),
+    }
 }
 
 fn declare(p: &Pipeline, scopes: &mut [Vec<String>]) {

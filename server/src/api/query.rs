@@ -128,7 +128,8 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn json(body: String) -> Response {
+/// A hand-written JSON body as a response (also the Loki API's).
+pub(crate) fn json(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -218,7 +219,8 @@ fn point(out: &mut String, t_ms: i64, value: &str) {
     out.push(']');
 }
 
-fn labels(out: &mut String, labels: &Labels) {
+/// A label set as a JSON object (also the Loki API's streams).
+pub(crate) fn labels(out: &mut String, labels: &Labels) {
     out.push('{');
     for (i, l) in labels.iter().enumerate() {
         if i > 0 {
@@ -231,7 +233,8 @@ fn labels(out: &mut String, labels: &Labels) {
     out.push('}');
 }
 
-fn string(out: &mut String, s: &str) {
+/// A JSON string literal.
+pub(crate) fn string(out: &mut String, s: &str) {
     // serde_json's escaping of a &str cannot fail.
     out.push_str(&serde_json::to_string(s).unwrap_or_default());
 }

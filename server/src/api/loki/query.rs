@@ -4,8 +4,8 @@ use std::fmt::Write;
 use std::time::Instant;
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use sightline_model::{Labels, Matcher};
+use axum::response::Response;
+use sightline_model::Matcher;
 use sightline_query::logql::{
     self, Direction, Evaluator, LogqlValue, QueryStats, SeriesResult, StreamResult,
 };
@@ -14,6 +14,7 @@ use sightline_query::value::format_value;
 use super::source::StoreSource;
 use super::{LokiError, LokiState};
 use crate::api::params::Params;
+use crate::api::query::{json, labels as labels_json, string};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 
@@ -142,28 +143,6 @@ async fn run(
         &stats,
         started.elapsed().as_secs_f64(),
     )))
-}
-
-fn json(body: String) -> Response {
-    ([("content-type", "application/json")], body).into_response()
-}
-
-fn string(out: &mut String, s: &str) {
-    // serde_json's escaping of a &str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
-}
-
-fn labels_json(out: &mut String, labels: &Labels) {
-    out.push('{');
-    for (i, l) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        string(out, &l.name);
-        out.push(':');
-        string(out, &l.value);
-    }
-    out.push('}');
 }
 
 fn point(out: &mut String, t_ns: i64, v: f64) {
