@@ -72,6 +72,8 @@ impl Default for AgentConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
     pub enabled: bool,
+    /// The host's procfs; the cgroup source reads `meminfo` and
+    /// `<pid>/net/dev` there too.
     pub proc: PathBuf,
     pub sys: PathBuf,
     pub rootfs: PathBuf,
@@ -217,6 +219,7 @@ impl AgentConfig {
         }
         if self.cgroup.enabled {
             let mut cgroup = CgroupSource::new(self.cgroup.root.clone())
+                .with_proc_root(self.node.proc.clone())
                 .with_pod_logs(self.cgroup.pod_logs.clone());
             if let Some(p) = &pods {
                 cgroup = cgroup.with_api_pods(Arc::clone(p));

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use sightline_collector::sources::cgroup::{CgroupMode, CgroupSource};
@@ -34,6 +34,7 @@ fn fs_container() -> String {
 fn source(root: &Path) -> CgroupSource {
     CgroupSource::new(root.to_path_buf())
         .with_sys_dev_block(fixtures().join("sys-dev-block"))
+        .with_proc_root(fixtures().join("proc"))
         // Hermetic: whatever this machine's kubelet has is not consulted.
         .with_pod_logs(fixtures().join("no-pod-logs"))
 }
@@ -309,6 +310,101 @@ fn assert_common(metrics: &[Metric], source: &CgroupSource, app_shares: f64, pau
     assert_eq!(source.pod_uid("/docker/eeee5555"), None);
     assert!(metrics.iter().all(|m| m.labels.get("pod_uid").is_none()));
     assert_eq!(source.cgroups().len(), expected_ids().len());
+
+    assert_network(metrics);
+    // The root's memory limit is the machine's (MemTotal 16384000 kB).
+    assert_eq!(
+        get(metrics, "container_spec_memory_limit_bytes", "/"),
+        MEM_TOTAL
+    );
+}
+
+const MEM_TOTAL: f64 = 16_384_000.0 * 1024.0;
+
+/// The eight network counters of `id` on `interface`, in the order
+/// receive bytes, packets, errors, dropped, then the same for transmit.
+fn network(metrics: &[Metric], id: &str, interface: &str) -> Vec<Option<f64>> {
+    [
+        "receive_bytes",
+        "receive_packets",
+        "receive_errors",
+        "receive_packets_dropped",
+        "transmit_bytes",
+        "transmit_packets",
+        "transmit_errors",
+        "transmit_packets_dropped",
+    ]
+    .iter()
+    .map(|n| {
+        value(
+            metrics,
+            &format!("container_network_{n}_total"),
+            id,
+            &[("interface", interface)],
+        )
+    })
+    .collect()
+}
+
+fn interfaces(metrics: &[Metric], id: &str) -> BTreeSet<String> {
+    metrics
+        .iter()
+        .filter(|m| {
+            m.labels.get("id") == Some(id)
+                && m.labels
+                    .get("__name__")
+                    .is_some_and(|n| n.starts_with("container_network_"))
+        })
+        .filter_map(|m| m.labels.get("interface").map(str::to_string))
+        .collect()
+}
+
+/// Network per fixtures/cgroup/generate.py's NET_DEV.
+fn assert_network(metrics: &[Metric]) {
+    // The pod, from its pause process (pid 4001); lo left out.
+    let some = |v: [f64; 8]| v.map(Some).to_vec();
+    assert_eq!(
+        network(metrics, SYS_POD, "eth0"),
+        some([1_048_576.0, 1024.0, 3.0, 4.0, 2_097_152.0, 2048.0, 5.0, 6.0])
+    );
+    assert_eq!(
+        interfaces(metrics, SYS_POD),
+        BTreeSet::from(["eth0".into()])
+    );
+    // Once per pod: not again on its containers.
+    for id in [pause(), app(), sidecar()] {
+        assert!(interfaces(metrics, &id).is_empty(), "{id}");
+    }
+    // No live process known: no series. Docker containers: none.
+    assert!(interfaces(metrics, FS_POD).is_empty());
+    assert!(interfaces(metrics, "/docker/eeee5555").is_empty());
+    // The root, from pid 1: lo, veth*, docker* left out as in cAdvisor.
+    assert_eq!(
+        interfaces(metrics, "/"),
+        BTreeSet::from(["cni0".into(), "eth0".into()])
+    );
+    assert_eq!(
+        network(metrics, "/", "eth0"),
+        some([
+            987_654_321.0,
+            654_321.0,
+            1.0,
+            2.0,
+            123_456_789.0,
+            54_321.0,
+            3.0,
+            4.0
+        ])
+    );
+    assert_eq!(
+        value(
+            metrics,
+            "container_network_receive_packets_dropped_total",
+            "/",
+            &[("interface", "cni0")]
+        ),
+        Some(5.0)
+    );
 }
 
 #[test]
@@ -327,9 +423,20 @@ fn v2_fixture() {
         assert_eq!(get(&metrics, &name("waiting"), &app), waiting);
         assert_eq!(get(&metrics, &name("stalled"), &app), stalled);
     }
-    // The v2 root has no memory.current and no limits.
+    // The v2 root has no memory.current: usage is anon + file of its
+    // memory.stat, swap is SwapTotal − SwapFree (1024 kB), as in runc.
+    for (name, expected) in [
+        ("container_memory_usage_bytes", 7_000_000.0),
+        ("container_memory_working_set_bytes", 6_000_000.0),
+        ("container_memory_rss", 5_000_000.0),
+        ("container_memory_cache", 2_000_000.0),
+        ("container_memory_swap", 1_048_576.0),
+        ("container_memory_mapped_file", 100_000.0),
+    ] {
+        assert_eq!(get(&metrics, name, "/"), expected, "{name}");
+    }
     assert_eq!(
-        value(&metrics, "container_memory_usage_bytes", "/", &[]),
+        value(&metrics, "container_oom_events_total", "/", &[]),
         None
     );
     assert_eq!(value(&metrics, "container_spec_cpu_shares", "/", &[]), None);
@@ -349,12 +456,12 @@ fn assert_v1_only(metrics: &[Metric]) {
         .labels
         .get("__name__")
         .is_some_and(|n| n.starts_with("container_pressure_"))));
-    // The v1 root has memory usage; unlimited → 0.
+    // The v1 root has memory usage of its own (its limit is MemTotal, see
+    // assert_common).
     assert_eq!(
         get(metrics, "container_memory_usage_bytes", "/"),
         10_000_000.0
     );
-    assert_eq!(get(metrics, "container_spec_memory_limit_bytes", "/"), 0.0);
 }
 
 #[test]
@@ -554,10 +661,141 @@ fn pods_get_namespace_and_name_from_the_kubelet_log_layout() {
         .unwrap();
     assert_eq!(cpu.labels.get("namespace"), Some("shop"));
     assert_eq!(cpu.labels.get("pod"), Some("checkout-7d9f"));
+    // The pod's network carries what dashboards sum by: namespace and pod.
+    let rx = out
+        .iter()
+        .find(|m| {
+            m.labels.get("__name__") == Some("container_network_receive_bytes_total")
+                && m.labels.get("id") == Some(SYS_POD)
+        })
+        .unwrap();
+    assert_eq!(
+        rx.labels.to_string(),
+        format!(
+            r#"{{__name__="container_network_receive_bytes_total", id="{SYS_POD}", interface="eth0", namespace="shop", pod="checkout-7d9f"}}"#
+        )
+    );
     // A pod the kubelet layout does not list keeps only `id` and `name`.
     let other = out
         .iter()
         .find(|m| m.labels.get("id") == Some(fs_container().as_str()))
         .unwrap();
     assert_eq!(other.labels.get("pod"), None);
+}
+
+const NET_DEV_HEADER: &str = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n";
+
+#[test]
+fn pod_network_comes_from_any_live_process_and_bad_files_are_reported() {
+    let proc = tempfile::tempdir().unwrap();
+    // Pause (4001) and the app's first process (4100) are gone; the app's
+    // second process (4101) is in the pod's namespace.
+    let write = |pid: u32, body: &str| {
+        let dir = proc.path().join(pid.to_string()).join("net");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("dev"), format!("{NET_DEV_HEADER}{body}")).unwrap();
+    };
+    write(
+        4101,
+        "  eth0: 10 1 0 0 0 0 0 0 20 2 0 0 0 0 0 0\n  net1: 30 3 0 1 0 0 0 0 40 4 0 2 0 0 0 0\n",
+    );
+    // The host's file is malformed: reported, the round goes on.
+    write(1, "  eth0: 1 2 3\n");
+    let mut source = source(&fixtures().join("v2")).with_proc_root(proc.path().to_path_buf());
+    let mut out = Vec::new();
+    let result = source.collect(&mut out);
+    let Err(SourceError::Parse { path, .. }) = result else {
+        panic!("expected a parse error, got {result:?}");
+    };
+    assert!(path.ends_with("1/net/dev"), "{path:?}");
+    assert!(interfaces(&out, "/").is_empty());
+    assert_eq!(
+        interfaces(&out, SYS_POD),
+        BTreeSet::from(["eth0".into(), "net1".into()])
+    );
+    assert_eq!(
+        network(&out, SYS_POD, "net1"),
+        [30.0, 3.0, 0.0, 1.0, 40.0, 4.0, 0.0, 2.0]
+            .map(Some)
+            .to_vec()
+    );
+    // No meminfo here: no machine limit, and the v2 root's swap reads 0.
+    assert_eq!(
+        value(&out, "container_spec_memory_limit_bytes", "/", &[]),
+        None
+    );
+    assert_eq!(get(&out, "container_memory_swap", "/"), 0.0);
+    assert_eq!(get(&out, "container_memory_usage_bytes", "/"), 7_000_000.0);
+}
+
+/// `/proc/self/net/dev` parsed independently of the collector: every
+/// interface cAdvisor would keep, with its eight counters.
+fn own_net_dev() -> BTreeMap<String, [u64; 8]> {
+    let text = std::fs::read_to_string("/proc/self/net/dev").unwrap();
+    text.lines()
+        .skip(2)
+        .filter_map(|line| {
+            let (name, rest) = line.rsplit_once(':')?;
+            let name = name.trim().to_string();
+            let lower = name.to_ascii_lowercase();
+            if ["lo", "veth", "docker", "nerdctl"]
+                .iter()
+                .any(|p| lower.starts_with(p))
+            {
+                return None;
+            }
+            let v: Vec<u64> = rest
+                .split_whitespace()
+                .map(|x| x.parse().unwrap())
+                .collect();
+            Some((name, [v[0], v[1], v[2], v[3], v[8], v[9], v[10], v[11]]))
+        })
+        .collect()
+}
+
+/// This machine's real `/proc/<pid>/net/dev` read through the pod path:
+/// this test's own process is put in the fixture pod's app container.
+#[test]
+fn this_machine_network_namespace_through_the_pod_path() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("v2"), dir.path());
+    let at = |id: &str| dir.path().join(id.trim_start_matches('/'));
+    std::fs::write(at(&pause()).join("cgroup.procs"), "").unwrap();
+    std::fs::write(
+        at(&app()).join("cgroup.procs"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    let mut source = source(dir.path()).with_proc_root(PathBuf::from("/proc"));
+
+    let before = own_net_dev();
+    let mut out = Vec::new();
+    let result = source.collect(&mut out);
+    let after = own_net_dev();
+    if let Err(e) = &result {
+        // pid 1's namespace may be unreadable in a sandbox; the pod's is ours.
+        eprintln!("round reported: {e}");
+    }
+
+    let names: BTreeSet<String> = before.keys().cloned().collect();
+    eprintln!("interfaces: {names:?}");
+    assert_eq!(interfaces(&out, SYS_POD), names);
+    for (name, low) in &before {
+        let high = after[name];
+        let got = network(&out, SYS_POD, name);
+        for (i, value) in got.iter().enumerate() {
+            let value = value.unwrap();
+            assert!(
+                low[i] as f64 <= value && value <= high[i] as f64,
+                "{name} counter {i}: {value} outside [{}, {}]",
+                low[i],
+                high[i]
+            );
+        }
+    }
+    // The real meminfo gives the root its limit.
+    assert_eq!(
+        get(&out, "container_spec_memory_limit_bytes", "/"),
+        mem_total_bytes().unwrap()
+    );
 }

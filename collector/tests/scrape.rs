@@ -1,5 +1,6 @@
 //! The scrape source against the real node_exporter (Debian's
-//! `prometheus-node-exporter`), plus a target that refuses connections.
+//! `prometheus-node-exporter`), plus a target that refuses connections;
+//! `hashmod` relabeling against the real Prometheus.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -163,4 +164,129 @@ fn a_refused_target_is_down_without_failing_the_round() {
     let up = of_instance(&round.metrics, &live);
     assert_eq!(synthetic(&up, "up"), 1.0);
     assert!(up.iter().any(|m| name(m) == "node_load1"));
+}
+
+/// `hashmod` gives the shard the real Prometheus gives: Prometheus loads
+/// the same rules for static targets and reports each target's labels
+/// after relabeling at `/api/v1/targets`.
+#[tokio::test(flavor = "multi_thread")]
+async fn hashmod_agrees_with_prometheus() {
+    use sightline_collector::sources::scrape::relabel::{self, RelabelConfig};
+    use std::collections::BTreeMap;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addresses: Vec<String> = (1..=12)
+        .map(|i| format!("127.0.0.1:{i}"))
+        .chain(
+            ["node-a.example:9100", "db.prod.internal:5432", "x:1"]
+                .into_iter()
+                .map(String::from),
+        )
+        .collect();
+    // Small, prime and the largest u64 moduli; one and two source labels.
+    let jobs: [(&str, &str); 3] = [
+        (
+            "small",
+            "- source_labels: [__address__]\n  action: hashmod\n  modulus: 8\n  target_label: shard\n",
+        ),
+        (
+            "prime",
+            "- source_labels: [job, __address__]\n  separator: /\n  action: hashmod\n  modulus: 1000003\n  target_label: shard\n",
+        ),
+        (
+            "wide",
+            "- source_labels: [__address__, job]\n  action: hashmod\n  modulus: 18446744073709551615\n  target_label: shard\n",
+        ),
+    ];
+    let indent =
+        |text: &str, by: &str| -> String { text.lines().map(|l| format!("{by}{l}\n")).collect() };
+    let mut config = String::from("global:\n  scrape_interval: 1h\nscrape_configs:\n");
+    for (job, rules) in &jobs {
+        config.push_str(&format!(
+            "  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n    relabel_configs:\n{}",
+            addresses.join(", "),
+            indent(rules, "      ")
+        ));
+    }
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, &config).unwrap();
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("`prometheus` (Debian package) is needed: {e}"));
+    let _prometheus = Exporter { child, port };
+
+    // Prometheus's view: job → address → shard.
+    let client = reqwest::Client::new();
+    let expected_targets = addresses.len() * jobs.len();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let theirs: BTreeMap<(String, String), String> = loop {
+        let url = format!("http://127.0.0.1:{port}/api/v1/targets?state=active");
+        let body: Option<serde_json::Value> = match client.get(&url).send().await {
+            Ok(r) => r
+                .text()
+                .await
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok()),
+            Err(_) => None,
+        };
+        let mut found = BTreeMap::new();
+        if let Some(targets) = body
+            .as_ref()
+            .and_then(|b| b["data"]["activeTargets"].as_array())
+        {
+            for t in targets {
+                let labels = &t["labels"];
+                let (Some(job), Some(address), Some(shard)) = (
+                    labels["job"].as_str(),
+                    t["discoveredLabels"]["__address__"].as_str(),
+                    labels["shard"].as_str(),
+                ) else {
+                    continue;
+                };
+                found.insert((job.to_string(), address.to_string()), shard.to_string());
+            }
+        }
+        if found.len() == expected_targets {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus listed {} of {expected_targets} targets",
+            found.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    // Ours, from the same rules.
+    let mut distinct = std::collections::BTreeSet::new();
+    for (job, rules) in &jobs {
+        let configs: Vec<RelabelConfig> = serde_yaml::from_str(rules).unwrap();
+        let compiled = relabel::compile_all(&configs, "relabel_configs").unwrap();
+        for address in &addresses {
+            let mut labels = BTreeMap::from([
+                ("job".to_string(), job.to_string()),
+                ("__address__".to_string(), address.clone()),
+            ]);
+            assert!(relabel::apply(&compiled, &mut labels));
+            let key = (job.to_string(), address.clone());
+            assert_eq!(
+                labels.get("shard"),
+                theirs.get(&key),
+                "{job} {address}: ours vs Prometheus"
+            );
+            distinct.insert(labels["shard"].clone());
+        }
+    }
+    // The comparison spans many different shards, not one repeated value.
+    assert!(distinct.len() > 20, "{distinct:?}");
 }

@@ -81,8 +81,22 @@ pub(crate) fn parse<T>(
     }
 }
 
-/// Number of non-empty lines of `dir/name` (`cgroup.procs`).
-pub(crate) fn count_lines(dir: &Path, name: &str, errors: &mut RoundErrors) -> Option<u64> {
-    let text = read(dir, name, errors)?;
-    Some(text.lines().filter(|l| !l.trim().is_empty()).count() as u64)
+/// Most process ids kept per cgroup: enough to find one still alive
+/// when reading its `/proc/<pid>/net/dev`.
+const KEPT_PIDS: usize = 4;
+
+/// `dir/cgroup.procs`: the number of processes and the first few pids.
+pub(crate) fn procs(dir: &Path, errors: &mut RoundErrors) -> Option<(u64, Vec<u32>)> {
+    let text = read(dir, "cgroup.procs", errors)?;
+    let mut count = 0u64;
+    let mut pids = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        count += 1;
+        if pids.len() < KEPT_PIDS {
+            if let Ok(pid) = line.parse::<u32>() {
+                pids.push(pid);
+            }
+        }
+    }
+    Some((count, pids))
 }

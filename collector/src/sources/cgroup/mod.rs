@@ -34,10 +34,32 @@
 //!   (cAdvisor watches the kernel log; the counts agree for cgroups that
 //!   existed for the whole time).
 //! - Pressure (`container_pressure_*`) is read on v2 only, as cAdvisor.
+//! - The root (`id="/"`) is cAdvisor's machine container: its
+//!   `container_spec_memory_limit_bytes` is `MemTotal`; on v2, where the
+//!   root has no `memory.current`, `container_memory_*` are derived from
+//!   the root's `memory.stat` and `/proc/meminfo` as runc does (usage =
+//!   anon + file, swap = SwapTotal − SwapFree); see [`machine`].
+//! - `container_network_*_total{interface}` come from `/proc/<pid>/net/dev`
+//!   of a process in the network namespace, as cAdvisor reads them (`lo`,
+//!   `veth*`, `docker*`, `nerdctl*` left out): for the root from pid 1 (the
+//!   host's namespace), and once per pod, on the pod's cgroup
+//!   (`container=""`), from the first live pid of the pod's containers.
+//!   cAdvisor reports a pod's network on its sandbox (pause) container
+//!   instead, which the kubelet also exposes with `container=""` under
+//!   containerd. Every container of a pod shares its namespace, so the
+//!   dashboards sum by `namespace` and `pod`; one series per pod and
+//!   interface keeps those sums right, and the pod cgroup exists whatever
+//!   the runtime (CRI-O can run pods without a sandbox container), whereas
+//!   telling the sandbox apart would need the runtime's API. Pods with
+//!   `hostNetwork` report the host's interfaces, as in cAdvisor. Docker
+//!   containers and services get no network series. The pids must be the
+//!   host's: in a container, run with the host's PID namespace.
 
 mod detect;
 mod devices;
 mod files;
+mod machine;
+mod network;
 mod parse;
 mod path;
 pub mod pods;
@@ -45,7 +67,7 @@ mod stats;
 mod v1;
 mod v2;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 pub use detect::CgroupMode;
@@ -55,9 +77,14 @@ use crate::{Metric, Source, SourceError};
 use detect::Layout;
 use devices::DeviceNames;
 use files::RoundErrors;
+use network::Interface;
+use stats::CgroupStats;
 
 /// Where cgroups are mounted on a normal Linux machine.
 pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";
+
+/// Where procfs is mounted (`/proc/meminfo`, `/proc/<pid>/net/dev`).
+pub const DEFAULT_PROC: &str = "/proc";
 
 /// Where block devices are listed by `major:minor`.
 pub const DEFAULT_SYS_DEV_BLOCK: &str = "/sys/dev/block";
@@ -74,6 +101,7 @@ const MAX_CGROUPS: usize = 20_000;
 #[derive(Debug)]
 pub struct CgroupSource {
     root: PathBuf,
+    proc_root: PathBuf,
     layout: Option<Layout>,
     devices: DeviceNames,
     cgroups: Vec<CgroupPath>,
@@ -92,6 +120,7 @@ impl CgroupSource {
     pub fn new(root: PathBuf) -> Self {
         Self {
             root,
+            proc_root: PathBuf::from(DEFAULT_PROC),
             layout: None,
             devices: DeviceNames::new(PathBuf::from(DEFAULT_SYS_DEV_BLOCK)),
             cgroups: Vec::new(),
@@ -100,8 +129,6 @@ impl CgroupSource {
         }
     }
 
-    /// Reads pod names from the kubelet's log directories under `dir`
-    /// instead of `/var/log/pods`.
     /// Takes container names and images (and pod names) from the pods the
     /// Kubernetes API lists for this node.
     pub fn with_api_pods(mut self, pods: crate::kube::SharedPods) -> Self {
@@ -109,6 +136,15 @@ impl CgroupSource {
         self
     }
 
+    /// Reads `meminfo` and `<pid>/net/dev` under `dir` instead of `/proc`
+    /// (the host's procfs, e.g. `/host/proc` in a container).
+    pub fn with_proc_root(mut self, dir: PathBuf) -> Self {
+        self.proc_root = dir;
+        self
+    }
+
+    /// Reads pod names from the kubelet's log directories under `dir`
+    /// instead of `/var/log/pods`.
     pub fn with_pod_logs(mut self, dir: PathBuf) -> Self {
         self.pods = pods::PodDirectory::new(dir);
         self
@@ -166,8 +202,9 @@ impl Source for CgroupSource {
         }
 
         self.pods.refresh();
-        for cgroup in found.values() {
-            let stats = match &layout {
+        let mut read: Vec<(CgroupPath, CgroupStats)> = Vec::with_capacity(found.len());
+        for cgroup in found.into_values() {
+            let mut stats = match &layout {
                 Layout::V2 { root } => {
                     let dir = root.join(cgroup.id().trim_start_matches('/'));
                     v2::read(&dir, &mut self.devices, &mut errors)
@@ -176,6 +213,14 @@ impl Source for CgroupSource {
                     v1::read(controllers, cgroup.id(), &mut self.devices, &mut errors)
                 }
             };
+            if cgroup.kind() == CgroupKind::Root {
+                self.machine_container(&layout, &mut stats, &mut errors);
+            }
+            read.push((cgroup, stats));
+        }
+        self.pod_networks(&mut read, &mut errors);
+
+        for (cgroup, stats) in &read {
             let pod = cgroup.pod_uid().and_then(|uid| self.pods.get(uid));
             let api = self.api.as_ref().and_then(|a| a.read().ok());
             let from_api = cgroup
@@ -204,9 +249,81 @@ impl Source for CgroupSource {
                 ));
             }
         }
-        self.cgroups = found.into_values().collect();
+        self.cgroups = read.into_iter().map(|(cgroup, _)| cgroup).collect();
         self.layout = Some(layout);
         errors.into_result()
+    }
+}
+
+impl CgroupSource {
+    /// What cAdvisor adds to the root cgroup: the machine's memory as its
+    /// limit, v2 memory usage derived from `memory.stat` and `meminfo`, and
+    /// the host network namespace's counters.
+    fn machine_container(
+        &self,
+        layout: &Layout,
+        stats: &mut CgroupStats,
+        errors: &mut RoundErrors,
+    ) {
+        let meminfo = files::parse(&self.proc_root, "meminfo", errors, machine::parse_meminfo);
+        if let Some(total) = meminfo.and_then(|m| m.mem_total) {
+            stats.spec.memory_limit = Some(total);
+        }
+        if let (Layout::V2 { root }, None) = (layout, &stats.memory) {
+            if let Some(stat) = files::parse(root, "memory.stat", errors, parse::flat_keyed) {
+                stats.memory = machine::root_memory_v2(&stat, meminfo.as_ref());
+            }
+        }
+        stats.network = self.net_dev(&[1], errors).unwrap_or_default();
+    }
+
+    /// Fills each pod's network counters from the first of its processes
+    /// (its own, then its containers', in path order) whose `net/dev` can
+    /// be read.
+    fn pod_networks(&self, read: &mut [(CgroupPath, CgroupStats)], errors: &mut RoundErrors) {
+        let mut pids: HashMap<&str, Vec<u32>> = HashMap::new();
+        for (cgroup, stats) in read.iter() {
+            if let Some(uid) = cgroup.pod_uid() {
+                pids.entry(uid).or_default().extend(&stats.pids);
+            }
+        }
+        let mut networks = Vec::new();
+        for (i, (cgroup, _)) in read.iter().enumerate() {
+            if cgroup.kind() != CgroupKind::Pod {
+                continue;
+            }
+            let candidates = cgroup.pod_uid().and_then(|uid| pids.get(uid));
+            if let Some(network) = candidates.and_then(|p| self.net_dev(p, errors)) {
+                networks.push((i, network));
+            }
+        }
+        for (i, network) in networks {
+            if let Some((_, stats)) = read.get_mut(i) {
+                stats.network = network;
+            }
+        }
+    }
+
+    /// `net/dev` of the first of `pids` that can be read; `None` when none
+    /// can (processes gone, or pid 0: not visible from this PID namespace).
+    fn net_dev(&self, pids: &[u32], errors: &mut RoundErrors) -> Option<Vec<Interface>> {
+        for pid in pids.iter().filter(|p| **p > 0) {
+            let dir = self.proc_root.join(pid.to_string()).join("net");
+            let Some(text) = files::read(&dir, "dev", errors) else {
+                continue;
+            };
+            return match network::parse_net_dev(&text) {
+                Ok(interfaces) => Some(interfaces),
+                Err(message) => {
+                    errors.record(SourceError::Parse {
+                        path: dir.join("dev"),
+                        message,
+                    });
+                    None
+                }
+            };
+        }
+        None
     }
 }
 

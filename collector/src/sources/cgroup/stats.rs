@@ -3,6 +3,7 @@
 
 use crate::Metric;
 
+use super::network::Interface;
 use super::parse::Pressure;
 
 /// CFS bandwidth counters (`cpu.stat`).
@@ -72,6 +73,12 @@ pub(crate) struct CgroupStats {
     pub cpu_pressure: Option<Pressure>,
     pub memory_pressure: Option<Pressure>,
     pub io_pressure: Option<Pressure>,
+    /// The first few pids of `cgroup.procs` (not emitted; used to find the
+    /// network namespace).
+    pub pids: Vec<u32>,
+    /// Network counters of the cgroup's network namespace; filled for the
+    /// root and pods only.
+    pub network: Vec<Interface>,
 }
 
 /// cAdvisor's cut-off above which a memory limit means "unlimited"
@@ -195,6 +202,28 @@ impl CgroupStats {
                 limit as f64
             };
             push(out, "container_spec_memory_limit_bytes", value);
+        }
+
+        for i in &self.network {
+            let labels = with(base, ("interface", &i.name));
+            for (name, value) in [
+                ("container_network_receive_bytes_total", i.rx_bytes),
+                ("container_network_receive_packets_total", i.rx_packets),
+                ("container_network_receive_errors_total", i.rx_errors),
+                (
+                    "container_network_receive_packets_dropped_total",
+                    i.rx_dropped,
+                ),
+                ("container_network_transmit_bytes_total", i.tx_bytes),
+                ("container_network_transmit_packets_total", i.tx_packets),
+                ("container_network_transmit_errors_total", i.tx_errors),
+                (
+                    "container_network_transmit_packets_dropped_total",
+                    i.tx_dropped,
+                ),
+            ] {
+                out.push(Metric::new(name, &labels, value as f64));
+            }
         }
 
         // Pressure: "waiting" is `some`, "stalled" is `full`, in seconds.

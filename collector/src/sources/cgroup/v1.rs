@@ -49,7 +49,10 @@ pub(crate) fn read(
         }
         stats.spec = read_cpu_spec(&dir, errors);
         // cAdvisor counts processes in the cpu hierarchy.
-        stats.processes = files::count_lines(&dir, "cgroup.procs", errors);
+        if let Some((count, pids)) = files::procs(&dir, errors) {
+            stats.processes = Some(count);
+            stats.pids = pids;
+        }
     }
 
     if let Some(dir) = at(&controllers.memory, id) {

@@ -50,7 +50,10 @@ pub(crate) fn read(dir: &Path, devices: &mut DeviceNames, errors: &mut RoundErro
         stats.io = devices.name_all(&io);
     }
 
-    stats.processes = files::count_lines(dir, "cgroup.procs", errors);
+    if let Some((count, pids)) = files::procs(dir, errors) {
+        stats.processes = Some(count);
+        stats.pids = pids;
+    }
     if let Some(current) = files::parse(dir, "pids.current", errors, parse::single_u64) {
         stats.threads = current;
         stats.threads_max =

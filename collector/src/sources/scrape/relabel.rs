@@ -2,10 +2,14 @@
 //! keeping or dropping a label set by rules applied in order.
 //!
 //! Supported actions: `replace` (default), `keep`, `drop`, `keepequal`,
-//! `dropequal`, `labelmap`, `labeldrop`, `labelkeep`, `lowercase`,
-//! `uppercase`. Regexes are fully anchored, as in Prometheus; replacements
-//! expand `$1`, `${1}`, `$name` and `${name}`. `hashmod` is refused at load
-//! with a clear error rather than computed differently from Prometheus.
+//! `dropequal`, `hashmod`, `labelmap`, `labeldrop`, `labelkeep`,
+//! `lowercase`, `uppercase`. Regexes are fully anchored, as in Prometheus;
+//! replacements expand `$1`, `${1}`, `$name` and `${name}`.
+//!
+//! `hashmod` sets `target_label` to the MD5 digest of the joined source
+//! values, read as a big-endian integer from its last 8 bytes, modulo
+//! `modulus`: Prometheus's definition, so collectors and Prometheus
+//! servers sharding targets with the same rule agree on every shard.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +30,9 @@ pub struct RelabelConfig {
     pub regex: String,
     #[serde(default = "default_replacement")]
     pub replacement: String,
+    /// Divisor for `hashmod`; required (non-zero) there, ignored elsewhere.
+    #[serde(default)]
+    pub modulus: u64,
     #[serde(default)]
     pub action: Action,
 }
@@ -67,6 +74,7 @@ pub struct Relabel {
     target_label: String,
     regex: Regex,
     replacement: String,
+    modulus: u64,
     action: Action,
 }
 
@@ -80,6 +88,7 @@ impl RelabelConfig {
         let needs_target = matches!(
             self.action,
             Action::Replace
+                | Action::HashMod
                 | Action::Lowercase
                 | Action::Uppercase
                 | Action::KeepEqual
@@ -89,8 +98,8 @@ impl RelabelConfig {
             return Err(format!("action {:?} needs target_label", self.action));
         }
         match self.action {
-            Action::HashMod => {
-                return Err("action hashmod is not supported".into());
+            Action::HashMod if self.modulus == 0 => {
+                return Err("action HashMod needs a non-zero modulus".into());
             }
             Action::LabelDrop | Action::LabelKeep
                 if !self.source_labels.is_empty() || !target.is_empty() =>
@@ -100,7 +109,11 @@ impl RelabelConfig {
                     self.action
                 ));
             }
-            Action::Lowercase | Action::Uppercase | Action::KeepEqual | Action::DropEqual
+            Action::HashMod
+            | Action::Lowercase
+            | Action::Uppercase
+            | Action::KeepEqual
+            | Action::DropEqual
                 if !sightline_model::is_valid_label_name(&target) =>
             {
                 return Err(format!("target_label {target:?} is not a valid label name"));
@@ -113,6 +126,7 @@ impl RelabelConfig {
             target_label: target,
             regex,
             replacement: self.replacement.clone(),
+            modulus: self.modulus,
             action: self.action,
         })
     }
@@ -219,10 +233,25 @@ impl Relabel {
                 labels.retain(|name, _| self.regex.is_match(name));
                 true
             }
-            // Refused by `compile`.
-            Action::HashMod => true,
+            Action::HashMod => {
+                // `compile` refuses a zero modulus; `max(1)` keeps the
+                // division total regardless.
+                let shard = hash_mod(&self.source_value(labels), self.modulus.max(1));
+                labels.insert(self.target_label.clone(), shard.to_string());
+                true
+            }
         }
     }
+}
+
+/// Prometheus's `hashmod`: the last 8 bytes of the MD5 digest of `value`
+/// as a big-endian `u64`, modulo `modulus` (non-zero).
+pub fn hash_mod(value: &str, modulus: u64) -> u64 {
+    use md5::{Digest, Md5};
+    let digest: [u8; 16] = Md5::digest(value.as_bytes()).into();
+    let mut tail = [0u8; 8];
+    tail.copy_from_slice(&digest[8..]);
+    u64::from_be_bytes(tail) % modulus
 }
 
 #[cfg(test)]
@@ -309,13 +338,59 @@ mod tests {
   target_label: x
 - action: hashmod
   target_label: x
+- action: hashmod
+  modulus: 4
+- action: hashmod
+  modulus: 4
+  target_label: 'not a name'
 "#,
         )
         .unwrap();
         let errors = compile_all(&configs, "relabel_configs").unwrap_err();
-        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(errors.len(), 5, "{errors:?}");
         assert!(errors[0].starts_with("relabel_configs[0]: action Replace needs target_label"));
         assert!(errors[1].starts_with("relabel_configs[1]: regex"));
-        assert!(errors[2].contains("hashmod"));
+        assert!(errors[2].contains("non-zero modulus"), "{}", errors[2]);
+        assert!(
+            errors[3].contains("HashMod needs target_label"),
+            "{}",
+            errors[3]
+        );
+        assert!(
+            errors[4].contains("not a valid label name"),
+            "{}",
+            errors[4]
+        );
+    }
+
+    #[test]
+    fn hash_mod_is_the_tail_of_the_md5_digest() {
+        // RFC 1321 test vectors: MD5("") = d41d8cd98f00b204 e9800998ecf8427e,
+        // MD5("abc") = 900150983cd24fb0 d6963f7d28e17f72.
+        assert_eq!(hash_mod("", u64::MAX), 0xe980_0998_ecf8_427e);
+        assert_eq!(hash_mod("abc", u64::MAX), 0xd696_3f7d_28e1_7f72);
+        assert_eq!(hash_mod("abc", 1000), 0xd696_3f7d_28e1_7f72 % 1000);
+        assert_eq!(hash_mod("abc", 1), 0);
+    }
+
+    #[test]
+    fn hashmod_joins_sources_and_sets_the_target() {
+        let r = rules(
+            r#"
+- source_labels: [job, __address__]
+  separator: '/'
+  action: hashmod
+  modulus: 1000
+  target_label: shard
+- source_labels: [shard]
+  regex: '1..'
+  action: keep
+"#,
+        );
+        let mut l = set(&[("job", "node"), ("__address__", "10.0.0.1:9100")]);
+        let expected = hash_mod("node/10.0.0.1:9100", 1000);
+        let kept = apply(&r, &mut l);
+        assert_eq!(l.get("shard").cloned(), Some(expected.to_string()));
+        assert_eq!(kept, (100..200).contains(&expected));
     }
 }
