@@ -2,9 +2,16 @@
 //! costs, measured in this process.
 //!
 //! A synthetic cgroup v2 tree of `--containers` Kubernetes containers
-//! ([`tree`]) is written to a temporary directory; the collector's
-//! `Pipeline` reads it with a `CgroupSource`, plus a `NodeSource` on this
-//! machine's real `/proc` and `/sys`, `--rounds` times. The report gives CPU
+//! ([`tree`]) is written to a temporary directory, with a synthetic procfs
+//! beside it ([`host`]: `meminfo` copied from this machine, and a
+//! `<pid>/net/dev` for every container process, so each pod's network
+//! counters are read as on a real node), the two block devices its
+//! `io.stat` names and the kubelet's pod log directories. One round is
+//! checked first: it must emit the expected `container_network_*` series,
+//! one set per pod plus the host's, or the run fails. The collector's
+//! `Pipeline` then reads the tree with a `CgroupSource` pointed at those
+//! files, plus a `NodeSource` on this machine's real `/proc` and `/sys`,
+//! `--rounds` times. The report gives CPU
 //! and wall time per round, metrics per round, this process' RSS after the
 //! rounds, and the CPU share of a 10 s collection interval. The node source
 //! and the cgroup source are then timed alone.
@@ -19,6 +26,7 @@
 //! each file; the cost per file is of the same order.
 
 mod exporter;
+mod host;
 mod report;
 mod rounds;
 mod tree;
@@ -28,7 +36,6 @@ use std::time::Instant;
 
 use anyhow::{ensure, Context};
 use sightline_collector::pipeline::Pipeline;
-use sightline_collector::sources::cgroup::CgroupSource;
 use sightline_collector::sources::node::{NodePaths, NodeSource};
 use sightline_collector::Source;
 
@@ -68,8 +75,13 @@ pub async fn run(args: CollectorArgs) -> anyhow::Result<bool> {
         started.elapsed(),
         args.rounds
     );
+    let network = tree.check_network()?;
+    println!(
+        "collector: one round emits {} container_network_* series ({} pods with eth0, plus the host's)",
+        network.total, network.pods_with_network
+    );
 
-    let cgroup = || Box::new(CgroupSource::new(tree.root())) as Box<dyn Source>;
+    let cgroup = || Box::new(tree.source()) as Box<dyn Source>;
     let node = || Box::new(NodeSource::new(NodePaths::default())) as Box<dyn Source>;
 
     let full = rounds::measure(&mut Pipeline::new(vec![cgroup(), node()]), args.rounds);

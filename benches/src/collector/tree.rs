@@ -3,9 +3,12 @@
 //! cgroup source to read:
 //!
 //! ```text
-//! cgroup.controllers
-//! kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_>.slice/cri-containerd-<id>.scope
+//! cgroup/cgroup.controllers
+//! cgroup/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_>.slice/cri-containerd-<id>.scope
 //! ```
+//!
+//! next to the procfs, sysfs and pod log files the source also reads
+//! (see [`super::host`]); [`SyntheticTree::source`] points it at them all.
 //!
 //! Pods hold [`CONTAINERS_PER_POD`] containers (the pause container and an
 //! app), the last pod fewer when the count does not divide. Every cgroup
@@ -16,8 +19,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{ensure, Context};
+use sightline_collector::sources::cgroup::CgroupSource;
+use sightline_collector::{Metric, Source};
 use tempfile::TempDir;
+
+use super::host::{self, Pod};
 
 /// Containers per pod: pause plus one app container.
 pub const CONTAINERS_PER_POD: usize = 2;
@@ -33,6 +40,14 @@ pub struct SyntheticTree {
     pods: usize,
 }
 
+/// `container_network_*` series one round of [`SyntheticTree::source`]
+/// emitted, as checked by [`SyntheticTree::check_network`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetworkSeries {
+    pub total: usize,
+    pub pods_with_network: usize,
+}
+
 impl SyntheticTree {
     /// Writes a tree with `containers` containers in a new directory under
     /// the system's temporary directory.
@@ -41,22 +56,24 @@ impl SyntheticTree {
             .prefix("sightline-bench-cgroup-")
             .tempdir()
             .context("creating a directory for the synthetic cgroup tree")?;
-        let root = dir.path();
+        let root = &dir.path().join("cgroup");
+        write_cgroup(root, &Values::for_index(0, true))?;
         write(
             &root.join("cgroup.controllers"),
             "cpuset cpu io memory hugetlb pids rdma misc\n",
         )?;
-        write_cgroup(root, &Values::for_index(0, true))?;
         write_cgroup(&root.join("kubepods.slice"), &Values::for_index(1, false))?;
         write_cgroup(&root.join(QOS_DIR), &Values::for_index(2, false))?;
 
         let pods = containers.div_ceil(CONTAINERS_PER_POD);
+        let mut host_pods = Vec::with_capacity(pods);
         for pod in 0..pods {
             let pod_dir = root.join(QOS_DIR).join(format!(
                 "kubepods-burstable-pod{}.slice",
                 pod_uid(pod).replace('-', "_")
             ));
             write_cgroup(&pod_dir, &Values::for_index(3 + pod, false))?;
+            let mut pids = Vec::new();
             let first = pod * CONTAINERS_PER_POD;
             let last = (first + CONTAINERS_PER_POD).min(containers);
             for container in first..last {
@@ -70,8 +87,16 @@ impl SyntheticTree {
                     values.quota = Some(50_000);
                 }
                 write_cgroup(&scope, &values)?;
+                pids.extend(&values.procs);
             }
+            host_pods.push(Pod {
+                uid: pod_uid(pod),
+                namespace: format!("team-{}", pod % 5),
+                name: format!("web-{pod}"),
+                pids,
+            });
         }
+        host::write_host(dir.path(), &host_pods)?;
         Ok(Self {
             dir,
             containers,
@@ -81,7 +106,82 @@ impl SyntheticTree {
 
     /// The cgroup root to give `CgroupSource::new`.
     pub fn root(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
+        self.dir.path().join("cgroup")
+    }
+
+    /// A cgroup source reading this tree, and the synthetic procfs, block
+    /// devices and pod log directories beside it.
+    pub fn source(&self) -> CgroupSource {
+        let dir = self.dir.path();
+        CgroupSource::new(self.root())
+            .with_proc_root(dir.join("proc"))
+            .with_sys_dev_block(dir.join("sys/dev/block"))
+            .with_pod_logs(dir.join("pods"))
+    }
+
+    /// `container_network_*` series one round should emit: the host's
+    /// kept interfaces on the root, each pod's on the pod.
+    pub fn expected_network_series(&self) -> usize {
+        host::SERIES_PER_INTERFACE * (host::HOST_INTERFACES + self.pods * host::POD_INTERFACES)
+    }
+
+    /// Runs one round of [`Self::source`] and checks it read the synthetic
+    /// files: no error, the expected `container_network_*` series, each
+    /// pod's `eth0` with its own counters and its pod name.
+    pub fn check_network(&self) -> anyhow::Result<NetworkSeries> {
+        let mut source = self.source();
+        let mut out = Vec::new();
+        source
+            .collect(&mut out)
+            .context("one round of the cgroup source over the synthetic tree")?;
+        let network: Vec<&Metric> = out
+            .iter()
+            .filter(|m| {
+                m.labels
+                    .get("__name__")
+                    .is_some_and(|n| n.starts_with("container_network_"))
+            })
+            .collect();
+        let mut pods_with_network = 0;
+        for pod in 0..self.pods {
+            let uid = pod_uid(pod);
+            let id_part = format!("pod{}.slice", uid.replace('-', "_"));
+            let series: Vec<&&Metric> = network
+                .iter()
+                .filter(|m| m.labels.get("id").is_some_and(|id| id.ends_with(&id_part)))
+                .collect();
+            let rx = series.iter().find(|m| {
+                m.labels.get("__name__") == Some("container_network_receive_bytes_total")
+            });
+            let expected_rx = host::pod_eth0(pod)[0] as f64;
+            ensure!(
+                series.len() == host::SERIES_PER_INTERFACE * host::POD_INTERFACES
+                    && rx.is_some_and(|m| {
+                        m.value == expected_rx
+                            && m.labels.get("interface") == Some("eth0")
+                            && m.labels.get("pod") == Some(format!("web-{pod}").as_str())
+                    }),
+                "pod {uid}: expected {} container_network_* series with eth0 receiving \
+                 {expected_rx} bytes, got {series:?}",
+                host::SERIES_PER_INTERFACE * host::POD_INTERFACES,
+            );
+            pods_with_network += 1;
+        }
+        ensure!(
+            network.len() == self.expected_network_series(),
+            "expected {} container_network_* series ({} host interfaces and {} per pod, {} \
+             pods, {} each), got {}",
+            self.expected_network_series(),
+            host::HOST_INTERFACES,
+            host::POD_INTERFACES,
+            self.pods,
+            host::SERIES_PER_INTERFACE,
+            network.len()
+        );
+        Ok(NetworkSeries {
+            total: network.len(),
+            pods_with_network,
+        })
     }
 
     pub fn containers(&self) -> usize {
@@ -278,7 +378,7 @@ fn limit(value: Option<u64>) -> String {
     value.map_or("max\n".to_string(), |v| format!("{v}\n"))
 }
 
-fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(super) fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
@@ -286,14 +386,13 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 mod tests {
     use std::collections::BTreeSet;
 
-    use sightline_collector::sources::cgroup::{CgroupMode, CgroupSource};
-    use sightline_collector::Source;
+    use sightline_collector::sources::cgroup::CgroupMode;
 
     use super::*;
 
     /// Distinct `name` labels of `container_cpu_usage_seconds_total`.
     fn containers_seen(tree: &SyntheticTree) -> BTreeSet<String> {
-        let mut source = CgroupSource::new(tree.root());
+        let mut source = tree.source();
         let mut out = Vec::new();
         source.collect(&mut out).unwrap();
         assert_eq!(source.mode(), Some(CgroupMode::V2));
@@ -313,6 +412,37 @@ mod tests {
             assert_eq!(seen.len(), n, "{seen:?}");
             assert!(seen.iter().all(|id| id.len() == 64), "{seen:?}");
         }
+    }
+
+    #[test]
+    fn one_round_emits_network_series_for_every_pod_and_the_host() {
+        for n in [1, 7, 100] {
+            let tree = SyntheticTree::generate(n).unwrap();
+            let pods = n.div_ceil(CONTAINERS_PER_POD);
+            let got = tree.check_network().unwrap();
+            assert_eq!(got.total, 8 * (2 + pods), "{n} containers");
+            assert_eq!(got.pods_with_network, pods);
+        }
+    }
+
+    #[test]
+    fn the_check_fails_when_a_pod_has_no_readable_net_dev() {
+        let tree = SyntheticTree::generate(4).unwrap();
+        tree.check_network().unwrap();
+        // Pod 0 holds containers 0 and 1: pids 10000, 10010 and 10011.
+        for pid in [10_000, 10_010, 10_011] {
+            let dev = tree.dir.path().join(format!("proc/{pid}/net/dev"));
+            std::fs::remove_file(&dev).unwrap();
+        }
+        let err = tree.check_network().unwrap_err().to_string();
+        assert!(err.contains(&pod_uid(0)), "{err}");
+    }
+
+    #[test]
+    fn the_check_fails_when_the_proc_root_is_not_read() {
+        let tree = SyntheticTree::generate(2).unwrap();
+        std::fs::remove_dir_all(tree.dir.path().join("proc")).unwrap();
+        assert!(tree.check_network().is_err());
     }
 
     #[test]
