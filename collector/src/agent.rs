@@ -306,7 +306,24 @@ pub async fn run(
     let shipper = Shipper::start(shipper_config)?;
     let handle = shipper.handle();
     let stats = Arc::new(AgentStats::default());
-    let logs = start_logs(&config)?;
+    let (kube_stop, kube_stop_rx) = tokio::sync::watch::channel(false);
+    let pods = match config.kubernetes.api_server() {
+        Some(api) => {
+            let grace = config.kubernetes.grace().map_err(AgentError::Config)?;
+            let pods = crate::kube::PodStore::shared(grace);
+            tracing::info!(%api, node = %config.node_name(), "reading pod metadata from the Kubernetes API");
+            tokio::spawn(crate::kube::run(
+                config.kubernetes.clone(),
+                api,
+                config.node_name(),
+                Arc::clone(&pods),
+                kube_stop_rx,
+            ));
+            Some(pods)
+        }
+        None => None,
+    };
+    let logs = start_logs(&config, pods.clone())?;
 
     let server = if config.listen.is_empty() {
         None
@@ -325,23 +342,6 @@ pub async fn run(
         )))
     };
 
-    let (kube_stop, kube_stop_rx) = tokio::sync::watch::channel(false);
-    let pods = match config.kubernetes.api_server() {
-        Some(api) => {
-            let grace = config.kubernetes.grace().map_err(AgentError::Config)?;
-            let pods = crate::kube::PodStore::shared(grace);
-            tracing::info!(%api, node = %config.node_name(), "reading pod metadata from the Kubernetes API");
-            tokio::spawn(crate::kube::run(
-                config.kubernetes.clone(),
-                api,
-                config.node_name(),
-                Arc::clone(&pods),
-                kube_stop_rx,
-            ));
-            Some(pods)
-        }
-        None => None,
-    };
     let stop = Arc::new(AtomicBool::new(false));
     let mut pipeline = Pipeline::new(config.sources_with(pods)?);
     let collector = {
@@ -383,7 +383,10 @@ pub async fn run(
 
 /// Starts log collection if enabled: its own shipper to the push URL, its
 /// disk buffer in `<buffer_dir>/logs`.
-fn start_logs(config: &AgentConfig) -> Result<Option<LogCollector>, AgentError> {
+fn start_logs(
+    config: &AgentConfig,
+    pods: Option<SharedPods>,
+) -> Result<Option<LogCollector>, AgentError> {
     if !config.logs.enabled {
         return Ok(None);
     }
@@ -397,7 +400,7 @@ fn start_logs(config: &AgentConfig) -> Result<Option<LogCollector>, AgentError> 
     // Batches are up to `batch_bytes` each: keep few in memory, the rest
     // waits in the disk buffer.
     shipper.queue_capacity = 4;
-    let logs = LogCollector::start(settings, shipper, config.logs.format)?;
+    let logs = LogCollector::start(settings, shipper, config.logs.format, pods)?;
     tracing::info!(url = %config.push_url(), "shipping logs");
     Ok(Some(logs))
 }

@@ -8,9 +8,12 @@ mod logs_support;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
-use logs_support::{assert_exactly_once, message, wait_for, write_log, Receiver, Rotation};
+use logs_support::{
+    assert_exactly_once, message, wait_for, write_log, write_log_paced, Receiver, Rotation,
+};
 use sightline_collector::shipper::loki::PushFormat;
 use sightline_collector::shipper::ShipperConfig;
 use sightline_collector::sources::logs::{LogCollector, LogStats, LogsConfig};
@@ -38,7 +41,7 @@ fn start(config: &LogsConfig, state: &Path, url: &str) -> LogCollector {
     shipper.queue_capacity = 4;
     shipper.min_backoff = Duration::from_millis(10);
     shipper.max_backoff = Duration::from_millis(200);
-    LogCollector::start(settings, shipper, config.format).unwrap()
+    LogCollector::start(settings, shipper, config.format, None).unwrap()
 }
 
 /// `<root>/<ns>_<pod>_<uid>/<container>/0.log`, directories created.
@@ -203,7 +206,11 @@ async fn rotation_under_load(rotation: Rotation) {
         &receiver.url(),
     );
     let total = 60_000;
-    let rotations = write_log(log, total, 7_000, rotation).join().unwrap();
+    let state = Arc::clone(&receiver.state);
+    let delivered = move || state.entries.lock().unwrap().len() as u64;
+    let rotations = write_log_paced(log, total, 7_000, rotation, delivered)
+        .join()
+        .unwrap();
     assert_eq!(rotations, 8);
     let waited = tokio::time::timeout(WAIT, async {
         while (receiver.len() as u64) < total {

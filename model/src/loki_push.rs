@@ -78,9 +78,13 @@ impl PushRequest {
     /// Protobuf-encodes and snappy-compresses (block format), as Promtail does.
     pub fn encode_snappy(&self) -> Vec<u8> {
         let raw = self.encode_to_vec();
-        snap::raw::Encoder::new()
+        let mut out = snap::raw::Encoder::new()
             .compress_vec(&raw)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // The buffer was sized for incompressible input; bodies wait in
+        // queues, so give the unused part back.
+        out.shrink_to_fit();
+        out
     }
 
     /// Decodes a snappy-compressed body, refusing to inflate more than

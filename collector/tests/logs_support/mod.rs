@@ -227,6 +227,28 @@ pub fn write_log(
     every: u64,
     rotation: Rotation,
 ) -> std::thread::JoinHandle<u64> {
+    write_log_paced(path, total, every, rotation, || u64::MAX)
+}
+
+/// [`write_log`], except that a rotated file is compressed or deleted only
+/// once `delivered()` counts every record written to it (or a minute has
+/// passed). The kubelet compresses a rotated file one rotation later, and
+/// rotates at most every 10 s; at this writer's pace a loaded machine could
+/// otherwise delete a generation before any reader opened it, which no
+/// tailer can recover.
+pub fn write_log_paced(
+    path: PathBuf,
+    total: u64,
+    every: u64,
+    rotation: Rotation,
+    delivered: impl Fn() -> u64 + Send + 'static,
+) -> std::thread::JoinHandle<u64> {
+    let settle = move |end: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while delivered() < end && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
     std::thread::spawn(move || {
         let open = |p: &Path| {
             std::fs::OpenOptions::new()
@@ -237,7 +259,8 @@ pub fn write_log(
         };
         let mut file = open(&path);
         let mut rotations = 0u64;
-        let mut rotated: Vec<PathBuf> = Vec::new();
+        // Rotated files with the record count at their end.
+        let mut rotated: Vec<(PathBuf, u64)> = Vec::new();
         let mut n = 0;
         while n < total {
             file.write_all(&cri_record(n)).unwrap();
@@ -264,8 +287,9 @@ pub fn write_log(
                         }
                     }
                     if gzip {
-                        for old in &rotated {
+                        for (old, end) in &rotated {
                             if old.exists() {
+                                settle(*end);
                                 let bytes = std::fs::read(old).unwrap();
                                 // A stand-in for gzip: another file under
                                 // the compressed name, the original gone.
@@ -275,9 +299,10 @@ pub fn write_log(
                             }
                         }
                     }
-                    rotated.push(renamed);
+                    rotated.push((renamed, n));
                     while rotated.len() > keep {
-                        let old = rotated.remove(0);
+                        let (old, end) = rotated.remove(0);
+                        settle(end);
                         let _ = std::fs::remove_file(&old);
                         let _ = std::fs::remove_file(format!("{}.gz", old.display()));
                     }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use sightline_model::loki_push::{Entry, LabelPair, Timestamp};
 
 use super::checkpoint::FileId;
+use super::labels::FileLabels;
 use super::parse::StreamName;
 use super::record::Record;
 use super::stats::LogStats;
@@ -39,48 +40,64 @@ impl Batch {
         self.started
     }
 
-    pub fn add(
+    /// Adds one file's records (draining `records`), each to its
+    /// stream's entries.
+    pub fn add_all(
         &mut self,
         serial: u64,
         id: FileId,
-        labels: &[(String, String)],
-        record: Record,
+        labels: &FileLabels,
+        records: &mut Vec<Record>,
         stats: &LogStats,
     ) {
-        let index = *self
-            .index
-            .entry((serial, record.stream))
-            .or_insert_with(|| {
-                self.streams.push(LogStream {
-                    labels: labels.to_vec(),
-                    entries: Vec::new(),
-                });
-                self.streams.len() - 1
-            });
-        let line = match String::from_utf8(record.message) {
-            Ok(s) => s,
-            Err(e) => {
-                LogStats::add(&stats.invalid_utf8, 1);
-                String::from_utf8_lossy(e.as_bytes()).into_owned()
-            }
-        };
-        let mut structured_metadata = Vec::new();
-        if record.truncated {
-            LogStats::add(&stats.truncated, 1);
-            structured_metadata.push(LabelPair {
-                name: "truncated".into(),
-                value: "true".into(),
-            });
+        if records.is_empty() {
+            return;
         }
-        self.bytes += line.len() + 16;
-        self.entries += 1;
         self.started.get_or_insert_with(Instant::now);
         self.files.insert(id, serial);
-        self.streams[index].entries.push(Entry {
-            timestamp: Some(Timestamp::from_nanos(record.timestamp_ns)),
-            line,
-            structured_metadata,
-        });
+        // Streams looked up once per run of records of the same stream.
+        let mut current: Option<(StreamName, usize)> = None;
+        for record in records.drain(..) {
+            let index = match current {
+                Some((stream, index)) if stream == record.stream => index,
+                _ => {
+                    let index = *self
+                        .index
+                        .entry((serial, record.stream))
+                        .or_insert_with(|| {
+                            self.streams.push(LogStream {
+                                labels: labels.get(record.stream).to_vec(),
+                                entries: Vec::new(),
+                            });
+                            self.streams.len() - 1
+                        });
+                    current = Some((record.stream, index));
+                    index
+                }
+            };
+            let line = match String::from_utf8(record.message) {
+                Ok(s) => s,
+                Err(e) => {
+                    LogStats::add(&stats.invalid_utf8, 1);
+                    String::from_utf8_lossy(e.as_bytes()).into_owned()
+                }
+            };
+            let mut structured_metadata = Vec::new();
+            if record.truncated {
+                LogStats::add(&stats.truncated, 1);
+                structured_metadata.push(LabelPair {
+                    name: "truncated".into(),
+                    value: "true".into(),
+                });
+            }
+            self.bytes += line.len() + 16;
+            self.entries += 1;
+            self.streams[index].entries.push(Entry {
+                timestamp: Some(Timestamp::from_nanos(record.timestamp_ns)),
+                line,
+                structured_metadata,
+            });
+        }
     }
 
     /// Empties the batch, returning its streams.

@@ -54,6 +54,15 @@ pub struct LogsConfig {
     pub buffer_max_bytes: u64,
     /// Joining of multi-line records (stack traces), per container.
     pub multiline: Vec<MultilineRule>,
+    /// Kubernetes pod labels added to container log streams (e.g. `app`,
+    /// `app.kubernetes.io/name`), from the pod metadata the collector keeps
+    /// (`kubernetes:`). Names are made Loki-legal: characters other than
+    /// letters, digits and `_` become `_` (`app_kubernetes_io_name`).
+    pub pod_labels: Vec<String>,
+    /// How long reading a new container's file waits for its pod's
+    /// metadata when `pod_labels` is set; after that the file ships without
+    /// them. A file's labels never change once its first line is shipped.
+    pub pod_labels_wait: String,
 }
 
 impl Default for LogsConfig {
@@ -74,6 +83,8 @@ impl Default for LogsConfig {
             checkpoint_interval: "1s".into(),
             buffer_max_bytes: 256 << 20,
             multiline: Vec::new(),
+            pod_labels: Vec::new(),
+            pod_labels_wait: "10s".into(),
         }
     }
 }
@@ -129,6 +140,39 @@ pub struct LogSettings {
     pub multiline: Vec<MultilineSettings>,
     /// Added to every stream as `node`.
     pub node: String,
+    /// (Kubernetes label key, stream label name) pairs.
+    pub pod_labels: Vec<(String, String)>,
+    pub pod_labels_wait: Duration,
+}
+
+/// Labels every stream may carry; pod labels may not take these names.
+const RESERVED_LABELS: [&str; 6] = [
+    "namespace",
+    "pod",
+    "container",
+    "stream",
+    "node",
+    "filename",
+];
+
+/// A Kubernetes label key as a Loki label name: every character other than
+/// an ASCII letter, digit or `_` becomes `_`, and a leading digit gets a
+/// `_` in front.
+pub fn label_name(key: &str) -> String {
+    let mut out: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
 }
 
 #[derive(Debug, Clone)]
@@ -197,6 +241,28 @@ impl LogsConfig {
                 Err(e) => errors.push(format!("logs.multiline[{i}].start: {e}")),
             }
         }
+        let pod_labels_wait = duration(&mut errors, "pod_labels_wait", &self.pod_labels_wait);
+        let mut pod_labels: Vec<(String, String)> = Vec::new();
+        for (i, key) in self.pod_labels.iter().enumerate() {
+            let name = label_name(key);
+            if key.is_empty() {
+                errors.push(format!("logs.pod_labels[{i}]: empty"));
+            } else if name.starts_with("__") {
+                errors.push(format!(
+                    "logs.pod_labels[{i}]: {key:?} would be {name:?}, reserved for internal use"
+                ));
+            } else if RESERVED_LABELS.contains(&name.as_str()) {
+                errors.push(format!(
+                    "logs.pod_labels[{i}]: {key:?} would replace the {name:?} label"
+                ));
+            } else if let Some((other, _)) = pod_labels.iter().find(|(_, n)| *n == name) {
+                errors.push(format!(
+                    "logs.pod_labels[{i}]: {key:?} and {other:?} both become {name:?}"
+                ));
+            } else {
+                pod_labels.push((key.clone(), name));
+            }
+        }
         let mut patterns = Vec::new();
         for (i, p) in self.paths.iter().enumerate() {
             match PathPattern::new(p) {
@@ -237,6 +303,8 @@ impl LogsConfig {
             checkpoint_interval,
             multiline,
             node: node.to_string(),
+            pod_labels,
+            pod_labels_wait,
         })
     }
 }
@@ -263,6 +331,42 @@ multiline:
         let errors = c.validate(std::path::Path::new("/buf"), "n1").unwrap_err();
         assert_eq!(errors.len(), 4, "{errors:?}");
         assert!(serde_yaml::from_str::<LogsConfig>("nope: 1").is_err());
+    }
+
+    #[test]
+    fn pod_label_names_are_made_loki_legal_and_checked() {
+        assert_eq!(
+            label_name("app.kubernetes.io/name"),
+            "app_kubernetes_io_name"
+        );
+        assert_eq!(label_name("team"), "team");
+        assert_eq!(label_name("9lives"), "_9lives");
+        let c: LogsConfig = serde_yaml::from_str(
+            "pod_labels: [app, app.kubernetes.io/name, tier]\npod_labels_wait: 3s",
+        )
+        .unwrap();
+        let s = c.validate(std::path::Path::new("/b"), "n").unwrap();
+        assert_eq!(
+            s.pod_labels,
+            vec![
+                ("app".to_string(), "app".to_string()),
+                (
+                    "app.kubernetes.io/name".into(),
+                    "app_kubernetes_io_name".into()
+                ),
+                ("tier".into(), "tier".into()),
+            ]
+        );
+        assert_eq!(s.pod_labels_wait, Duration::from_secs(3));
+        let c: LogsConfig =
+            serde_yaml::from_str(r#"pod_labels: ["", pod, a.b, a/b, "__x", "x"]"#).unwrap();
+        let errors = c.validate(std::path::Path::new("/b"), "n").unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(
+            errors[1].contains("replace the \"pod\" label"),
+            "{errors:?}"
+        );
+        assert!(errors[2].contains("both become \"a_b\""), "{errors:?}");
     }
 
     #[test]

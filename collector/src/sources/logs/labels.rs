@@ -1,7 +1,8 @@
 //! Stream labels of a file: `namespace`, `pod`, `container` from the
 //! kubelet's layout (`…/<namespace>_<pod>_<uid>/<container>/<n>.log`),
-//! otherwise `filename`; then `node`, and `stream` per entry. Few labels,
-//! few streams: everything else belongs in the line.
+//! otherwise `filename`; then `node`, the pod labels chosen by
+//! `logs.pod_labels`, and `stream` per entry. Few labels, few streams:
+//! everything else belongs in the line.
 
 use std::path::Path;
 
@@ -14,6 +15,8 @@ pub struct Container {
     pub namespace: String,
     pub pod: String,
     pub container: String,
+    /// The pod's UID, which keys its metadata.
+    pub uid: String,
 }
 
 impl Container {
@@ -21,11 +24,12 @@ impl Container {
     pub fn from_path(path: &Path) -> Option<Self> {
         let container_dir = path.parent()?;
         let pod_dir = container_dir.parent()?;
-        let (_, pod) = pods::parse(pod_dir.file_name()?.to_str()?)?;
+        let (uid, pod) = pods::parse(pod_dir.file_name()?.to_str()?)?;
         Some(Self {
             namespace: pod.namespace,
             pod: pod.pod,
             container: container_dir.file_name()?.to_str()?.to_string(),
+            uid,
         })
     }
 }
@@ -37,7 +41,14 @@ pub struct FileLabels {
 }
 
 impl FileLabels {
-    pub fn new(container: Option<&Container>, shown_path: &Path, node: &str) -> Self {
+    /// `extra` (the pod's labels) are added unless they would replace one
+    /// of the labels above.
+    pub fn new(
+        container: Option<&Container>,
+        shown_path: &Path,
+        node: &str,
+        extra: &[(String, String)],
+    ) -> Self {
         let mut base: Vec<(String, String)> = Vec::with_capacity(5);
         match container {
             Some(c) => {
@@ -49,6 +60,11 @@ impl FileLabels {
         }
         if !node.is_empty() {
             base.push(("node".into(), node.to_string()));
+        }
+        for (name, value) in extra {
+            if !value.is_empty() && !base.iter().any(|(n, _)| n == name) && name != "stream" {
+                base.push((name.clone(), value.clone()));
+            }
         }
         let with = |stream: StreamName| {
             let mut labels = base.clone();
@@ -88,11 +104,13 @@ mod tests {
             (c.namespace.as_str(), c.pod.as_str(), c.container.as_str()),
             ("kube-system", "coredns-abc", "coredns")
         );
-        let labels = FileLabels::new(Some(&c), path, "node-1");
+        assert_eq!(c.uid, "0f8e-11");
+        let labels = FileLabels::new(Some(&c), path, "node-1", &[("app".into(), "dns".into())]);
         assert_eq!(
             labels.get(StreamName::Stderr),
             &[
-                ("container".to_string(), "coredns".to_string()),
+                ("app".to_string(), "dns".to_string()),
+                ("container".into(), "coredns".into()),
                 ("namespace".into(), "kube-system".into()),
                 ("node".into(), "node-1".into()),
                 ("pod".into(), "coredns-abc".into()),
@@ -100,7 +118,7 @@ mod tests {
             ]
         );
         assert!(Container::from_path(Path::new("/var/log/syslog")).is_none());
-        let plain = FileLabels::new(None, Path::new("/var/log/syslog"), "n");
+        let plain = FileLabels::new(None, Path::new("/var/log/syslog"), "n", &[]);
         assert_eq!(
             plain.get(StreamName::None),
             &[

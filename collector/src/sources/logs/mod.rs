@@ -17,6 +17,12 @@
 //!  AckedPositions ─▶ positions file (atomic, every checkpoint_interval)
 //! ```
 //!
+//! With `pod_labels`, a container's file is not read until its pod's
+//! metadata is known (at most `pod_labels_wait`), so its streams carry the
+//! pod's labels from the first line and are never split later; a file whose
+//! pod stays unknown ships without them, counted in
+//! `sightline_collector_log_pod_labels_missing_total`.
+//!
 //! Delivery is at least once. A restart resumes from the acknowledged
 //! positions, so lines in flight or in the disk buffer at a crash may
 //! arrive twice; none is lost while its file still exists. When the disk
@@ -39,11 +45,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub use checkpoint::{FileId, Position};
-pub use config::{LogSettings, LogsConfig, MultilineRule, StartAt, DEFAULT_POD_LOG_GLOB};
+pub use config::{
+    label_name, LogSettings, LogsConfig, MultilineRule, StartAt, DEFAULT_POD_LOG_GLOB,
+};
 pub use glob::PathPattern;
 pub use parse::{parse_rfc3339, Format, StreamName};
 pub use stats::LogStats;
 
+use crate::kube::SharedPods;
 use crate::shipper::loki::{LogShipper, LogShipperHandle, PushFormat};
 use crate::shipper::{ShipperConfig, ShipperError};
 
@@ -85,12 +94,17 @@ impl LogMetrics {
 impl LogCollector {
     /// Starts shipping with `shipper` (its `url` the push URL, its
     /// `buffer_dir` the log disk buffer) and the tailing thread; must be
-    /// called inside a tokio runtime.
+    /// called inside a tokio runtime. `pods` (the Kubernetes pod metadata
+    /// the collector keeps) supplies `pod_labels`.
     pub fn start(
         settings: LogSettings,
         shipper: ShipperConfig,
         format: PushFormat,
+        pods: Option<SharedPods>,
     ) -> Result<Self, LogError> {
+        if !settings.pod_labels.is_empty() && pods.is_none() {
+            tracing::warn!("logs.pod_labels needs pod metadata from the Kubernetes API (kubernetes.enabled); streams go without pod labels");
+        }
         let shipper = LogShipper::start(shipper, format)?;
         let resume = checkpoint::load(&settings.positions_file);
         let acked =
@@ -108,6 +122,7 @@ impl LogCollector {
             Arc::clone(&stats),
             acked.clone(),
             resume,
+            pods,
         );
         let thread = {
             let stop = Arc::clone(&stop);

@@ -14,6 +14,7 @@ pub struct LogStats {
     pub rotations: AtomicU64,
     pub truncations: AtomicU64,
     pub read_errors: AtomicU64,
+    pub pod_labels_missing: AtomicU64,
     pub files: AtomicU64,
     pub paused: AtomicU64,
 }
@@ -29,7 +30,7 @@ impl LogStats {
 
     /// Prometheus text format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 11] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 12] = [
             ("lines_read_total", "counter", "Lines read from log files.", &self.lines_read),
             ("bytes_read_total", "counter", "Bytes read from log files.", &self.bytes_read),
             ("entries_total", "counter", "Entries formed (after partial-line merging and multi-line joining) and queued for shipping.", &self.entries),
@@ -39,6 +40,7 @@ impl LogStats {
             ("rotations_total", "counter", "Files renamed or deleted while followed.", &self.rotations),
             ("truncations_total", "counter", "Files truncated in place (copytruncate) while followed.", &self.truncations),
             ("read_errors_total", "counter", "Errors reading or opening log files.", &self.read_errors),
+            ("pod_labels_missing_total", "counter", "Container files shipped without their pod labels: the pod's metadata was not known within pod_labels_wait.", &self.pod_labels_missing),
             ("files", "gauge", "Files being followed.", &self.files),
             ("paused", "gauge", "1 while reading is paused because the log buffer is full.", &self.paused),
         ];

@@ -7,9 +7,14 @@
 //! end. A file that shrinks, or whose first bytes change, was truncated in
 //! place (copytruncate): the bytes not yet read are looked for in the copy
 //! next to it before reading starts over at offset 0.
+//!
+//! A `.gz` file is read through a streaming decompressor, its offsets and
+//! fingerprint taken on the decompressed bytes: a file rotated and
+//! compressed while the collector was stopped is finished from its
+//! compressed copy at the position checkpointed in the original.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -34,6 +39,20 @@ impl Fingerprint {
         Ok(Self(buf))
     }
 
+    /// The first bytes of the file at `path`, decompressed if it is a
+    /// `.gz` file.
+    pub fn of_path(path: &Path, limit: usize) -> io::Result<Self> {
+        let file = File::open(path)?;
+        if !is_gzip(path) {
+            return Self::read(&file, limit);
+        }
+        let mut buf = Vec::with_capacity(limit.min(FINGERPRINT_BYTES));
+        flate2::read::MultiGzDecoder::new(file)
+            .take(limit.min(FINGERPRINT_BYTES) as u64)
+            .read_to_end(&mut buf)?;
+        Ok(Self(buf))
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -47,6 +66,11 @@ impl Fingerprint {
     pub fn crc(&self) -> u32 {
         crc32fast::hash(&self.0)
     }
+}
+
+/// Whether `path` names a gzip-compressed file.
+pub fn is_gzip(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
 }
 
 /// Regular files next to `path` named `<name>.<suffix>` and not `.gz`:
@@ -109,11 +133,32 @@ pub struct Progress {
     pub truncated: bool,
 }
 
+/// Where a file's bytes come from.
+enum Content {
+    /// Read by position from the descriptor.
+    Plain,
+    /// Decompressed as a stream; offsets count decompressed bytes.
+    Gzip(Box<flate2::read::MultiGzDecoder<File>>),
+    /// A compressed file whose stream ended in an error: nothing more.
+    GzipFailed,
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Plain => "Plain",
+            Self::Gzip(_) => "Gzip",
+            Self::GzipFailed => "GzipFailed",
+        })
+    }
+}
+
 #[derive(Debug)]
 pub struct TailedFile {
     pub path: PathBuf,
     pub id: FileId,
     file: File,
+    content: Content,
     fingerprint: Fingerprint,
     /// Next byte to read.
     offset: u64,
@@ -141,14 +186,36 @@ impl TailedFile {
     ) -> io::Result<Self> {
         let file = File::open(path)?;
         let meta = file.metadata()?;
+        if is_gzip(path) {
+            let decoder = flate2::read::MultiGzDecoder::new(file.try_clone()?);
+            let content = Content::Gzip(Box::new(decoder));
+            let mut tailed = Self::new(path, &meta, file, content, assembler, max_line_bytes);
+            tailed.skip_compressed(offset)?;
+            return Ok(tailed);
+        }
         let fingerprint =
             Fingerprint::read(&file, usize::try_from(meta.len()).unwrap_or(usize::MAX))?;
-        Ok(Self {
+        let mut tailed = Self::new(path, &meta, file, Content::Plain, assembler, max_line_bytes);
+        tailed.fingerprint = fingerprint;
+        tailed.offset = offset.min(meta.len());
+        Ok(tailed)
+    }
+
+    fn new(
+        path: &Path,
+        meta: &std::fs::Metadata,
+        file: File,
+        content: Content,
+        assembler: Assembler,
+        max_line_bytes: usize,
+    ) -> Self {
+        Self {
             path: path.to_path_buf(),
-            id: FileId::of(&meta),
+            id: FileId::of(meta),
             file,
-            fingerprint,
-            offset: offset.min(meta.len()),
+            content,
+            fingerprint: Fingerprint::default(),
+            offset: 0,
             pending: Vec::new(),
             skipping: false,
             assembler,
@@ -156,7 +223,46 @@ impl TailedFile {
             detached_since: None,
             last_growth: Instant::now(),
             seen: std::collections::VecDeque::new(),
-        })
+        }
+    }
+
+    /// Decompresses and drops the first `offset` bytes of a `.gz` file,
+    /// keeping its fingerprint.
+    fn skip_compressed(&mut self, offset: u64) -> io::Result<()> {
+        let mut buf = vec![0u8; READ_CHUNK];
+        while self.offset < offset {
+            let want = usize::try_from(offset - self.offset)
+                .unwrap_or(usize::MAX)
+                .min(buf.len());
+            let n = self.read_next(&mut buf[..want])?;
+            if n == 0 {
+                break;
+            }
+            self.extend_fingerprint(&buf[..n], self.offset);
+            self.offset += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads the next bytes at `offset`: by position, or from the
+    /// decompressor. A compressed stream that fails reports its error once
+    /// and then reads as ended.
+    fn read_next(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let result = match &mut self.content {
+                Content::Plain => self.file.read_at(buf, self.offset),
+                Content::Gzip(decoder) => decoder.read(buf),
+                Content::GzipFailed => Ok(0),
+            };
+            match result {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(self.content, Content::Gzip(_)) => {
+                    self.content = Content::GzipFailed;
+                    return Err(e);
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The file's modification time.
@@ -186,20 +292,23 @@ impl TailedFile {
         out: &mut Vec<Record>,
     ) -> io::Result<Progress> {
         let mut progress = Progress::default();
-        let size = self.file.metadata()?.len();
-        if size < self.offset || (size > self.offset && self.head_changed()?) {
-            self.restart_after_truncation(now_ns, out)?;
-            progress.truncated = true;
-        } else if size == self.offset {
-            return Ok(progress);
+        match self.content {
+            Content::Plain => {
+                let size = self.file.metadata()?.len();
+                if size < self.offset || (size > self.offset && self.head_changed()?) {
+                    self.restart_after_truncation(now_ns, out)?;
+                    progress.truncated = true;
+                } else if size == self.offset {
+                    return Ok(progress);
+                }
+            }
+            // Compressed files are not written to: nothing to detect.
+            Content::Gzip(_) => {}
+            Content::GzipFailed => return Ok(progress),
         }
         let mut buf = vec![0u8; READ_CHUNK.min(budget.max(1))];
         while (progress.bytes as usize) < budget {
-            let n = match self.file.read_at(&mut buf, self.offset) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
+            let n = self.read_next(&mut buf)?;
             if n == 0 {
                 break;
             }
@@ -352,7 +461,7 @@ impl TailedFile {
         let mut lines = 0;
         let mut rest = data;
         let mut rest_start = data_start;
-        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
             let (head, tail) = (&rest[..nl], &rest[nl + 1..]);
             if self.skipping {
                 self.skipping = false;
@@ -418,6 +527,53 @@ mod tests {
         t.poll(1 << 20, 0, &mut out).unwrap();
         assert_eq!(lines(&out), vec!["three"]);
         assert_eq!(t.position().offset, 14);
+    }
+
+    #[test]
+    fn gzip_files_resume_at_a_decompressed_offset() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("0.log.1");
+        let text: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&plain, &text).unwrap();
+        let gz = dir.path().join("0.log.1.gz");
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::default(),
+        );
+        enc.write_all(text.as_bytes()).unwrap();
+        enc.finish().unwrap();
+        // The fingerprint of the compressed file is its content's.
+        let want = Fingerprint::of_path(&plain, FINGERPRINT_BYTES).unwrap();
+        assert_eq!(Fingerprint::of_path(&gz, FINGERPRINT_BYTES).unwrap(), want);
+        let offset = text.find("line 1500\n").unwrap() as u64;
+        let mut t = TailedFile::open(&gz, offset, Assembler::new(64, None), 64).unwrap();
+        assert_eq!(t.position().offset, offset);
+        assert_eq!(t.position().fingerprint_crc, want.crc());
+        let mut out = Vec::new();
+        let p = t.poll(1 << 20, 0, &mut out).unwrap();
+        assert_eq!(p.bytes, text.len() as u64 - offset);
+        assert_eq!(out.len(), 500);
+        assert_eq!(lines(&out[..1]), vec!["line 1500"]);
+        assert_eq!(t.position().offset, text.len() as u64);
+        out.clear();
+        assert_eq!(t.poll(1 << 20, 0, &mut out).unwrap().bytes, 0);
+
+        // A damaged stream reports once, then reads as ended.
+        let mut bytes = std::fs::read(&gz).unwrap();
+        bytes.truncate(bytes.len() / 2);
+        let broken = dir.path().join("0.log.2.gz");
+        std::fs::write(&broken, bytes).unwrap();
+        let mut t = TailedFile::open(&broken, 0, Assembler::new(64, None), 64).unwrap();
+        let mut out = Vec::new();
+        let mut errors = 0;
+        for _ in 0..5 {
+            if t.poll(4096, 0, &mut out).is_err() {
+                errors += 1;
+            }
+        }
+        assert_eq!(errors, 1);
+        assert!(!out.is_empty(), "the readable part was read");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::batch::Batch;
@@ -14,15 +14,22 @@ use super::config::{LogSettings, StartAt};
 use super::labels::{Container, FileLabels};
 use super::record::{Assembler, Multiline, Record};
 use super::stats::LogStats;
-use super::tail::{rotated_siblings, Fingerprint, TailedFile};
+use super::tail::{is_gzip, rotated_siblings, Fingerprint, TailedFile};
 use super::watch::{Watcher, Woken};
+use crate::kube::SharedPods;
 use crate::shipper::loki::LogShipperHandle;
 
 /// A followed file and what its entries are labelled with.
 #[derive(Debug)]
 struct Tail {
     file: TailedFile,
-    labels: FileLabels,
+    /// Chosen before the first read and fixed for the file's life; `None`
+    /// while the file waits for its pod's metadata.
+    labels: Option<FileLabels>,
+    container: Option<Container>,
+    /// The path the file was found under (a symlink's own path).
+    shown: PathBuf,
+    followed_at: Instant,
     /// The path the file was found at: a later file at the same path waits
     /// until this one is finished.
     stream_path: PathBuf,
@@ -58,10 +65,18 @@ pub(crate) struct Tailer {
     batch: Batch,
     watcher: Option<Watcher>,
     records: Vec<Record>,
+    /// Pod metadata, for `pod_labels`.
+    pods: Option<SharedPods>,
 }
 
 /// How long a write notification waits for more writes before a pass.
 const WRITE_GATHER: Duration = Duration::from_millis(10);
+
+/// Least read per pass, however full the batch.
+const MIN_READ: usize = 64 << 10;
+
+/// How often a paused tailer looks for room in the shipper's buffer.
+const PAUSE_RECHECK: Duration = Duration::from_millis(5);
 
 /// Bytes read from one file per pass, so that one busy file does not
 /// starve the others.
@@ -73,12 +88,45 @@ fn now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
+/// Whether the file at `path` (decompressed, for `.gz`) starts with the
+/// bytes `p` was taken on.
 fn fingerprint_matches(path: &Path, p: &Position) -> bool {
-    let Ok(file) = std::fs::File::open(path) else {
-        return false;
-    };
-    Fingerprint::read(&file, p.fingerprint_len as usize)
+    Fingerprint::of_path(path, p.fingerprint_len as usize)
         .is_ok_and(|f| f.len() == p.fingerprint_len as usize && f.crc() == p.fingerprint_crc)
+}
+
+/// Where the file of a position not found under its path went: renamed
+/// next to it (same inode, same first bytes), or compressed next to it
+/// (`<name>.<suffix>.gz` whose content starts with the same bytes).
+fn find_leftover(p: &Position) -> Option<PathBuf> {
+    let dir = p.path.parent()?;
+    let name = p.path.file_name()?.to_str()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    let renamed = entries.iter().find(|path| {
+        std::fs::metadata(path).is_ok_and(|m| FileId::of(&m) == p.id())
+            && fingerprint_matches(path, p)
+    });
+    if let Some(path) = renamed {
+        return Some(path.clone());
+    }
+    // Without a fingerprint nothing ties a compressed file to the position.
+    if p.fingerprint_len == 0 {
+        return None;
+    }
+    let prefix = format!("{name}.");
+    entries.into_iter().find(|path| {
+        is_gzip(path)
+            && path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+            && fingerprint_matches(path, p)
+    })
 }
 
 impl Tailer {
@@ -88,6 +136,7 @@ impl Tailer {
         stats: Arc<LogStats>,
         acked: AckedPositions,
         resume: HashMap<FileId, Position>,
+        pods: Option<SharedPods>,
     ) -> Self {
         Self {
             settings,
@@ -105,6 +154,7 @@ impl Tailer {
             batch: Batch::default(),
             watcher: Watcher::new(),
             records: Vec::new(),
+            pods,
         }
     }
 
@@ -156,6 +206,11 @@ impl Tailer {
                 timeout =
                     timeout.min((started + s.batch_wait).saturating_duration_since(Instant::now()));
             }
+            // While paused, room is looked for often: the sender frees it
+            // as soon as a request is acknowledged.
+            if paused {
+                timeout = timeout.min(PAUSE_RECHECK);
+            }
             let timeout = timeout.max(Duration::from_millis(1));
             match self.watcher.as_mut() {
                 Some(w) => match w.wait(timeout) {
@@ -203,7 +258,11 @@ impl Tailer {
         self.released
             .retain(|path, _| path.parent().is_some_and(Path::exists));
         if self.first_pass {
-            self.resume_renamed(&seen);
+            let at: HashMap<FileId, &Path> = found
+                .iter()
+                .map(|(_, real, id, _)| (*id, real.as_path()))
+                .collect();
+            self.resume_renamed(&at);
         }
         for (shown, real, id, size) in found {
             if self.by_id.contains_key(&id) {
@@ -267,30 +326,46 @@ impl Tailer {
 
     /// Files of the last run that were renamed while the collector was
     /// away (rotation): found next to their old name by inode and
-    /// fingerprint, and read to their end first.
-    fn resume_renamed(&mut self, seen: &HashSet<FileId>) {
-        let mut leftovers: Vec<Position> = self
+    /// fingerprint, or, when only a compressed copy is left
+    /// (`<name>.<suffix>.gz`), by the fingerprint of its decompressed
+    /// content; read to their end first, oldest first. Rotated files
+    /// written after them and never seen are read next.
+    ///
+    /// `found` holds the files the patterns matched, by id: a position
+    /// whose inode now holds another file (inodes are reused) is a leftover
+    /// too.
+    fn resume_renamed(&mut self, found: &HashMap<FileId, &Path>) {
+        let leftovers: Vec<Position> = self
             .resume
             .values()
-            .filter(|p| !seen.contains(&p.id()))
+            .filter(|p| {
+                found
+                    .get(&p.id())
+                    .is_none_or(|path| !fingerprint_matches(path, p))
+            })
             .cloned()
             .collect();
-        leftovers.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut located: Vec<(SystemTime, PathBuf, Position)> = Vec::new();
         for p in leftovers {
             self.resume.remove(&p.id());
-            let Some(dir) = p.path.parent() else { continue };
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let same = std::fs::metadata(&path).is_ok_and(|m| FileId::of(&m) == p.id());
-                if same && fingerprint_matches(&path, &p) {
-                    tracing::info!(path = %path.display(), was = %p.path.display(), "finishing a file rotated while the collector was stopped");
-                    self.follow(&p.path, &path, p.path.clone(), p.offset, true);
-                    break;
-                }
+            if let Some(path) = find_leftover(&p) {
+                let modified = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .unwrap_or(UNIX_EPOCH);
+                located.push((modified, path, p));
             }
+        }
+        located.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let mut paths: Vec<PathBuf> = Vec::new();
+        for (_, path, p) in located {
+            tracing::info!(path = %path.display(), was = %p.path.display(), offset = p.offset, "finishing a file rotated while the collector was stopped");
+            self.follow(&p.path, &path, p.path.clone(), p.offset, true);
+            if !paths.contains(&p.path) {
+                paths.push(p.path);
+            }
+        }
+        for path in paths {
+            self.follow_missed_rotations(&path);
         }
     }
 
@@ -329,7 +404,10 @@ impl Tailer {
                 self.tails.insert(
                     serial,
                     Tail {
-                        labels: FileLabels::new(container.as_ref(), shown, &self.settings.node),
+                        labels: None,
+                        container,
+                        shown: shown.to_path_buf(),
+                        followed_at: Instant::now(),
                         file,
                         stream_path,
                     },
@@ -364,6 +442,9 @@ impl Tailer {
             if !self.shipper.has_room(reserve) {
                 return (read, true);
             }
+            if !self.labels_ready(serial) {
+                continue;
+            }
             read |= self.poll_one(serial);
         }
         (read, false)
@@ -392,7 +473,14 @@ impl Tailer {
         }
         let now_ns = now_ns();
         let mut records = std::mem::take(&mut self.records);
-        let budget = READ_BUDGET.min(self.settings.batch_bytes);
+        // Read no more than the batch has room for, so that batches (and
+        // the memory behind them) stay near `batch_bytes`.
+        let room = self
+            .settings
+            .batch_bytes
+            .saturating_sub(self.batch.bytes())
+            .max(MIN_READ);
+        let budget = READ_BUDGET.min(room);
         let progress = match tail.file.poll(budget, now_ns, &mut records) {
             Ok(p) => p,
             Err(e) => {
@@ -422,6 +510,46 @@ impl Tailer {
         progress.bytes > 0
     }
 
+    /// Chooses a file's labels before its first read: with `pod_labels`,
+    /// a container's file waits for its pod's metadata, at most
+    /// `pod_labels_wait`, then goes without. Returns whether the file may
+    /// be read.
+    fn labels_ready(&mut self, serial: u64) -> bool {
+        let s = &self.settings;
+        let Some(tail) = self.tails.get_mut(&serial) else {
+            return false;
+        };
+        if tail.labels.is_some() {
+            return true;
+        }
+        let mut extra: Vec<(String, String)> = Vec::new();
+        if let (Some(c), Some(pods), false) = (&tail.container, &self.pods, s.pod_labels.is_empty())
+        {
+            let store = pods.read().unwrap_or_else(PoisonError::into_inner);
+            match store.pod(&c.uid) {
+                Some(pod) => {
+                    for (key, name) in &s.pod_labels {
+                        if let Some(value) = pod.labels.get(key) {
+                            extra.push((name.clone(), value.clone()));
+                        }
+                    }
+                }
+                None if tail.followed_at.elapsed() < s.pod_labels_wait => return false,
+                None => {
+                    LogStats::add(&self.stats.pod_labels_missing, 1);
+                    tracing::warn!(path = %tail.file.path.display(), uid = %c.uid, wait = ?s.pod_labels_wait, "pod metadata not known in time; shipping this file without pod labels");
+                }
+            }
+        }
+        tail.labels = Some(FileLabels::new(
+            tail.container.as_ref(),
+            &tail.shown,
+            &s.node,
+            &extra,
+        ));
+        true
+    }
+
     fn take_unparsed(&mut self, serial: u64) {
         if let Some(tail) = self.tails.get_mut(&serial) {
             let n = std::mem::take(&mut tail.file.assembler.unparsed);
@@ -430,16 +558,17 @@ impl Tailer {
     }
 
     fn add_records(&mut self, serial: u64, records: &mut Vec<Record>) {
-        let Some(tail) = self.tails.get(&serial) else {
+        let Some((tail, Some(labels))) = self.tails.get(&serial).map(|t| (t, t.labels.as_ref()))
+        else {
+            // Records come only from files that were read, whose labels
+            // were chosen first.
+            debug_assert!(records.is_empty());
             records.clear();
             return;
         };
-        let id = tail.file.id;
         LogStats::add(&self.stats.entries, records.len() as u64);
-        for record in records.drain(..) {
-            let labels = tail.labels.get(record.stream);
-            self.batch.add(serial, id, labels, record, &self.stats);
-        }
+        self.batch
+            .add_all(serial, tail.file.id, labels, records, &self.stats);
         // Sealed only here, after all of a read's records: a batch's
         // positions then never pass lines in a later batch.
         if self.batch.bytes() >= self.settings.batch_bytes {
