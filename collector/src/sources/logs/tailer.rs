@@ -2,7 +2,7 @@
 //! in each (oldest file of a path first), assemble records, batch them and
 //! hand batches to the log shipper, pausing while its buffer is full.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
@@ -35,6 +35,20 @@ struct Tail {
     stream_path: PathBuf,
 }
 
+/// The files of one path that were read to their end and let go.
+#[derive(Debug, Default)]
+struct Released {
+    /// Modification time of the newest of them.
+    modified: Option<SystemTime>,
+    /// The last few, by device, inode and fingerprint: a rotated file is
+    /// one of them only if all three match, since the inode of a file
+    /// deleted since may already hold a newer generation.
+    recent: VecDeque<Position>,
+}
+
+/// Files remembered per path in [`Released::recent`].
+const RELEASED_REMEMBERED: usize = 16;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PathState {
     Same,
@@ -54,9 +68,9 @@ pub(crate) struct Tailer {
     /// Files read to their end and let go, remembered while a pattern still
     /// matches them so they are not read again.
     finished: HashMap<FileId, Position>,
-    /// Per path, the modification time of the last file let go there:
-    /// rotated files newer than it were not seen under the path.
-    released: HashMap<PathBuf, (SystemTime, FileId)>,
+    /// Per path, the files let go there: rotated files newer than the
+    /// newest of them were not seen under the path.
+    released: HashMap<PathBuf, Released>,
     /// Positions from the last run, used up by the first discovery.
     resume: HashMap<FileId, Position>,
     first_pass: bool,
@@ -93,6 +107,15 @@ fn now_ns() -> i64 {
 fn fingerprint_matches(path: &Path, p: &Position) -> bool {
     Fingerprint::of_path(path, p.fingerprint_len as usize)
         .is_ok_and(|f| f.len() == p.fingerprint_len as usize && f.crc() == p.fingerprint_crc)
+}
+
+/// Whether the rotated file at `path` (with metadata `meta`) is the file
+/// `p` was taken on: same device and inode, and same first bytes. A
+/// position taken on an empty file matches only an empty file.
+fn same_file(path: &Path, meta: &std::fs::Metadata, p: &Position) -> bool {
+    FileId::of(meta) == p.id()
+        && (p.fingerprint_len > 0 || meta.len() == 0)
+        && fingerprint_matches(path, p)
 }
 
 /// Where the file of a position not found under its path went: renamed
@@ -290,10 +313,12 @@ impl Tailer {
         self.first_pass = false;
     }
 
-    /// A new file at `path` whose earlier file was followed: rotated files
-    /// (`<name>.<suffix>`, not compressed) written since then were renamed
-    /// before they were seen under `path`; they are read first, oldest
-    /// first.
+    /// Rotated files (`<name>.<suffix>`, not compressed) of `path` written
+    /// since the newest file followed or let go there, and neither followed
+    /// nor read (by device, inode and fingerprint): generations renamed
+    /// before they were seen under `path`. They are followed, oldest
+    /// first. Called when a new file appears at `path` (before it is
+    /// followed) and when a rotated file of `path` is let go.
     fn follow_missed_rotations(&mut self, path: &Path) {
         let current = self
             .tails
@@ -301,19 +326,23 @@ impl Tailer {
             .filter(|t| t.stream_path == path)
             .filter_map(|t| t.file.modified())
             .max();
-        let released = self.released.get(path).copied();
-        let Some(since) = current.or(released.map(|(t, _)| t)) else {
+        let released = self.released.get(path);
+        let Some(since) = current.or(released.and_then(|r| r.modified)) else {
             return;
         };
         let mut missed: Vec<(SystemTime, PathBuf)> = Vec::new();
         for (rotated, meta) in rotated_siblings(path) {
             let id = FileId::of(&meta);
             let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-            if modified >= since
-                && !self.by_id.contains_key(&id)
-                && !self.finished.contains_key(&id)
-                && released.is_none_or(|(_, last)| last != id)
-            {
+            // An open file keeps its inode: the id alone identifies it.
+            // A file let go may have been deleted and its inode reused.
+            let read = self.by_id.contains_key(&id)
+                || self
+                    .finished
+                    .get(&id)
+                    .is_some_and(|p| same_file(&rotated, &meta, p))
+                || released.is_some_and(|r| r.recent.iter().any(|p| same_file(&rotated, &meta, p)));
+            if modified >= since && !read {
                 missed.push((modified, rotated));
             }
         }
@@ -498,14 +527,18 @@ impl Tailer {
         let done = tail.file.detached_since.is_some()
             && at_end
             && (state == PathState::Other || tail.file.last_growth.elapsed() >= rotate_wait);
+        let released_from = done.then(|| tail.stream_path.clone());
         if done {
             tail.file.finish(now_ns, &mut records);
         }
         self.take_unparsed(serial);
         self.add_records(serial, &mut records);
         self.records = records;
-        if done {
+        if let Some(stream_path) = released_from {
             self.release(serial);
+            // Generations renamed away before the path was looked at again
+            // come after this one: read them before the path's next file.
+            self.follow_missed_rotations(&stream_path);
         }
         progress.bytes > 0
     }
@@ -585,17 +618,18 @@ impl Tailer {
         let id = tail.file.id;
         tracing::debug!(path = %tail.file.path.display(), "finished");
         self.by_id.remove(&id);
+        let position = tail.file.position();
+        let released = self.released.entry(tail.stream_path.clone()).or_default();
         if let Some(modified) = tail.file.modified() {
-            let newer = self
-                .released
-                .get(&tail.stream_path)
-                .is_none_or(|(t, _)| modified >= *t);
-            if newer {
-                self.released
-                    .insert(tail.stream_path.clone(), (modified, id));
+            if released.modified.is_none_or(|t| modified >= t) {
+                released.modified = Some(modified);
             }
         }
-        self.finished.insert(id, tail.file.position());
+        if released.recent.len() >= RELEASED_REMEMBERED {
+            released.recent.pop_front();
+        }
+        released.recent.push_back(position.clone());
+        self.finished.insert(id, position);
         if let Some(w) = self.watcher.as_mut() {
             w.forget(&tail.file.path);
         }
@@ -642,5 +676,146 @@ impl Tailer {
         let acked = self.acked.clone();
         self.shipper
             .push(streams, Some(Box::new(move || acked.apply(updates))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shipper::loki::{LogShipper, PushFormat};
+    use crate::shipper::ShipperConfig;
+    use crate::sources::logs::config::LogsConfig;
+    use std::io::Write;
+
+    /// A tailer of `<dir>/*.log` whose batches are never sealed: what it
+    /// reads stays in its batch for the test to take.
+    fn tailer(dir: &Path) -> (Tailer, LogShipper) {
+        let config = LogsConfig {
+            paths: vec![format!("{}/*.log", dir.display())],
+            rotate_wait: "1ms".into(),
+            ..LogsConfig::default()
+        };
+        let settings = Arc::new(config.validate(&dir.join("state"), "node-a").unwrap());
+        let shipper = LogShipper::start(
+            ShipperConfig::new("http://127.0.0.1:9/loki/api/v1/push"),
+            PushFormat::Protobuf,
+        )
+        .unwrap();
+        let acked = AckedPositions::new(dir.join("positions.json"), HashMap::new());
+        let tailer = Tailer::new(
+            settings,
+            shipper.handle(),
+            Arc::default(),
+            acked,
+            HashMap::new(),
+            None,
+        );
+        (tailer, shipper)
+    }
+
+    /// One discovery, then passes until every file is read and those
+    /// rotated away are let go; returns the lines read, file by file.
+    fn pass(t: &mut Tailer) -> Vec<String> {
+        t.discover();
+        for _ in 0..20 {
+            t.poll_all();
+            // Lets a file renamed away without a successor outlast
+            // `rotate_wait`.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let (streams, _, _) = t.batch.take();
+        streams
+            .into_iter()
+            .flat_map(|s| s.entries)
+            .map(|e| e.line)
+            .collect()
+    }
+
+    fn append(path: &Path, text: &str) {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn two_rotations_between_passes_read_every_generation_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        append(&log, "generation A, line 1\n");
+        let (mut t, _shipper) = tailer(dir.path());
+        assert_eq!(pass(&mut t), vec!["generation A, line 1"]);
+        append(&log, "generation A, line 2\n");
+        std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+        append(&log, "generation B\n");
+        std::fs::rename(&log, dir.path().join("app.log.2")).unwrap();
+        append(&log, "generation C\n");
+        assert_eq!(
+            pass(&mut t),
+            vec!["generation A, line 2", "generation B", "generation C"]
+        );
+        append(&log, "generation C, line 2\n");
+        assert_eq!(pass(&mut t), vec!["generation C, line 2"]);
+        assert_eq!(t.tails.len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_generation_on_the_inode_of_one_read_before_is_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        let first = dir.path().join("app.log.1");
+        append(&log, "generation A\n");
+        let (mut t, _shipper) = tailer(dir.path());
+        assert_eq!(pass(&mut t), vec!["generation A"]);
+        std::fs::rename(&log, &first).unwrap();
+        append(&log, "generation B, line 1\n");
+        assert_eq!(pass(&mut t), vec!["generation B, line 1"]);
+        assert_eq!(t.tails.len(), 1, "generation A was let go");
+        // Two rotations before the next pass. Generation A's file is
+        // deleted and its inode number handed to generation C (as a file
+        // system reuses inodes); here the same inode is rewritten, which
+        // the tailer sees the same way: device and inode of a file already
+        // read, other content.
+        append(&log, "generation B, line 2\n");
+        std::fs::rename(&log, dir.path().join("app.log.2")).unwrap();
+        let reused = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&first)
+            .unwrap();
+        drop(reused);
+        append(&first, "generation C, on the inode generation A had\n");
+        std::fs::rename(&first, dir.path().join("app.log.3")).unwrap();
+        append(&log, "generation D\n");
+        assert_eq!(
+            pass(&mut t),
+            vec![
+                "generation B, line 2",
+                "generation C, on the inode generation A had",
+                "generation D"
+            ]
+        );
+        assert_eq!(pass(&mut t), Vec::<String>::new());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn generations_renamed_away_with_no_successor_are_read_when_the_last_is_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        append(&log, "generation A, line 1\n");
+        let (mut t, _shipper) = tailer(dir.path());
+        assert_eq!(pass(&mut t), vec!["generation A, line 1"]);
+        // Rotated twice, and the writer is gone: no file at the path
+        // announces the rotations.
+        append(&log, "generation A, line 2\n");
+        std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+        append(&log, "generation B\n");
+        std::fs::rename(&log, dir.path().join("app.log.2")).unwrap();
+        assert_eq!(pass(&mut t), vec!["generation A, line 2", "generation B"]);
+        assert!(t.tails.is_empty(), "both generations were let go");
+        assert_eq!(pass(&mut t), Vec::<String>::new());
     }
 }
