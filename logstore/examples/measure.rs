@@ -2,12 +2,16 @@
 //! line, on-disk / raw, and the latency of typical searches.
 //!
 //! ```sh
-//! cargo run -p sightline-logstore --example measure -- 1000000
+//! cargo run --release -p sightline-logstore --example measure -- 1000000
+//! cargo run --release -p sightline-logstore --example measure -- 1000000 DIR NEEDLE
 //! ```
 //!
 //! Lines mix nginx access logs, JSON and logfmt application logs, Java
 //! stack traces and kubelet-style lines over 40 streams; one line in
-//! 100,000 carries a rare token (`txn-deadbeef<n>`).
+//! 100,000 carries a rare token (`txn-deadbeef<n>`). With `DIR`, the lines
+//! are instead read from the files in it (one stream per file, e.g. the raw
+//! files `benches logs` writes), 25 lines per stream in turn, and `NEEDLE`
+//! is searched too.
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -125,11 +129,34 @@ fn search(store: &LogStore, contains: &[&str], limit: usize) -> (usize, Duration
     })
 }
 
+/// Lines of every file in `dir`, one stream per file.
+fn read_dir_lines(dir: &str) -> Vec<Vec<String>> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .lines()
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
 fn main() {
     let total: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
+    let from_dir = std::env::args().nth(2).map(|d| read_dir_lines(&d));
+    let needle = std::env::args().nth(3);
+    let mut cursors = vec![0usize; from_dir.as_ref().map_or(0, Vec::len)];
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let options = Options {
         wal: WalOptions {
@@ -149,17 +176,31 @@ fn main() {
     let mut commits = Vec::new();
     while n < total {
         let mut batches = Vec::new();
-        for s in 0..40u64 {
+        let streams = from_dir.as_ref().map_or(40, |d| d.len() as u64);
+        let mut exhausted = true;
+        for s in 0..streams {
             let entries: Vec<NewEntry> = (0..25)
-                .map(|i| {
+                .filter_map(|i| {
                     let k = n + s * 25 + i;
-                    let l = line(&mut rng, k);
+                    let l = match &from_dir {
+                        Some(files) => {
+                            let c = &mut cursors[s as usize];
+                            let l = files[s as usize].get(*c)?.clone();
+                            *c += 1;
+                            exhausted = false;
+                            l
+                        }
+                        None => {
+                            exhausted = false;
+                            line(&mut rng, k)
+                        }
+                    };
                     raw += l.len() as u64 + 1;
-                    NewEntry {
+                    Some(NewEntry {
                         ts_ns: t0 + k as i64 * 1_000_000,
                         line: l,
                         metadata: vec![],
-                    }
+                    })
                 })
                 .collect();
             batches.push(StreamBatch {
@@ -170,9 +211,13 @@ fn main() {
                 entries,
             });
         }
+        if exhausted {
+            break;
+        }
+        let pushed: u64 = batches.iter().map(|b| b.entries.len() as u64).sum();
         store.push(&batches).unwrap_or_else(|e| panic!("{e}"));
-        n += 1000;
-        if n % 200_000 == 0 {
+        n += pushed;
+        if n % 200_000 < pushed {
             let ((), took) = time(|| store.commit().unwrap_or_else(|e| panic!("{e}")));
             commits.push(took);
         }
@@ -196,6 +241,7 @@ fn main() {
             *by_kind.entry(kind).or_default() += f.metadata().map_or(0, |m| m.len());
         }
     }
+    let total = n;
     println!("lines:                {total}");
     println!(
         "raw bytes:            {raw} ({:.1} B/line)",
@@ -222,7 +268,9 @@ fn main() {
         ingest.as_secs_f64(),
         raw as f64 / 1e6 / ingest.as_secs_f64()
     );
+    let needle_owned = needle.unwrap_or_else(|| "deadbeef99999".to_string());
     for (label, needles, limit) in [
+        ("given needle", vec![needle_owned.as_str()], 100),
         (
             "rare token              |= \"deadbeef99999\"",
             vec!["deadbeef99999"],

@@ -17,6 +17,15 @@ pub enum Error {
         #[source]
         source: tantivy::TantivyError,
     },
+    #[error(
+        "log partition {path} has layout {found:?}, this version reads {expected:?}; \
+         move the directory away (its entries cannot be searched by this version)"
+    )]
+    Format {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
     /// A bug: state the store itself should have prevented.
     #[error("internal error: {0}")]
     Internal(String),

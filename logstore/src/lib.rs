@@ -6,9 +6,10 @@
 //!    ↔ [`StreamId`], with the stream's time bounds) and frames new stream
 //!    definitions and the entries as WAL records (`wal/`, the metrics store's
 //!    CRC-framed, group-committed WAL);
-//! 2. under the same lock the entries go to the writer of their time
-//!    partition (`partitions/<start ns>/`, one tantivy index per
-//!    [`Options::partition`]) and to the in-memory head;
+//! 2. under the same lock the entries go to their time partition
+//!    (`partitions/<start ns>/`, one tantivy index per
+//!    [`Options::partition`]), where each stream fills a block of up to 512
+//!    lines — one tantivy document — and to the in-memory head;
 //! 3. the WAL is fsynced per its policy before `push` returns — only then may
 //!    the caller acknowledge.
 //!
@@ -16,9 +17,10 @@
 //! (which reads see until then) is cleared, and the WAL is checkpointed to
 //! the stream table alone. Retention deletes whole partitions. Reads select
 //! streams from the table and [`LogStore::scan`] the partitions in time
-//! order: the index proposes candidates (stream, time range, and the tokens
-//! a substring filter implies, see [`tokenizer`]), and each line is verified
-//! against the exact text before it is visited.
+//! order: the index proposes candidate blocks (stream, time bounds, and the
+//! words and id chunks a substring filter implies, see [`tokenizer`]), the
+//! blocks are decoded in time order as the reader gets to them, and each
+//! line is verified against the exact text before it is visited.
 //!
 //! ```
 //! use std::ops::ControlFlow;
@@ -51,8 +53,10 @@
 
 mod error;
 mod limits;
+mod metrics;
 mod partition;
 pub mod record;
+pub mod stats;
 mod store;
 mod streams;
 pub mod tokenizer;
@@ -60,7 +64,7 @@ pub mod tokenizer;
 use std::time::Duration;
 
 pub use error::{Error, Result};
-pub use limits::Limits;
+pub use limits::{byte_size, parse_byte_size, Limits, StreamRateLimiter};
 pub use store::{LogStore, NewEntry, PushOutcome, Scan, ScanStats, StoreStats, StreamBatch};
 
 /// A stream's identity inside the store: assigned on first sight, recorded

@@ -1,7 +1,7 @@
 //! [`LogStore`]: the WAL, the stream table, the partitions and the head of
 //! entries not yet committed to them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,10 +12,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sightline_model::{Labels, Matcher};
 use sightline_tsdb::wal::Wal;
 
-use crate::partition::{Candidate, Partition};
+use crate::partition::Partition;
 use crate::record::{self, Record, StreamDef};
 use crate::streams::StreamTable;
-use crate::tokenizer::{plan, Plan};
+use crate::tokenizer::{plan, Lookup, Plan};
 use crate::{Direction, Error, LogEntry, Options, Result, StreamId};
 
 /// Entries for one stream, validated (see [`crate::Limits`]).
@@ -65,7 +65,7 @@ pub struct ScanStats {
     pub partitions: u64,
 }
 
-/// Counters for `/metrics`.
+/// Counters for `/metrics` (rendered by [`LogStore::metrics_text`]).
 #[derive(Debug, Default)]
 pub struct StoreStats {
     pub entries_stored: AtomicU64,
@@ -74,6 +74,13 @@ pub struct StoreStats {
     pub partitions_dropped: AtomicU64,
     /// Entries not stored because they were past retention.
     pub entries_expired: AtomicU64,
+    /// Entries not stored because their stream would pass `max_streams`.
+    pub entries_refused_streams: AtomicU64,
+    /// Scans run, and their total time in microseconds.
+    pub scans: AtomicU64,
+    pub scan_micros: AtomicU64,
+    /// Lines scans read (index candidates and head entries).
+    pub scan_lines_read: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -223,6 +230,10 @@ impl LogStore {
         &self.inner.stats
     }
 
+    pub(crate) fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
     pub fn wal(&self) -> &Wal {
         &self.inner.wal
     }
@@ -248,6 +259,10 @@ impl LogStore {
                         continue;
                     };
                     if !table.contains(&b.labels) && table.len() >= inner.options.max_streams {
+                        inner
+                            .stats
+                            .entries_refused_streams
+                            .fetch_add(b.entries.len() as u64, Ordering::Relaxed);
                         outcome.refused_streams.push(b.labels.clone());
                         continue;
                     }
@@ -339,16 +354,35 @@ impl LogStore {
         scan: &Scan,
         visit: &mut dyn FnMut(&LogEntry) -> ControlFlow<()>,
     ) -> Result<ScanStats> {
+        let started = std::time::Instant::now();
+        let result = self.scan_inner(scan, visit);
+        let s = &self.inner.stats;
+        s.scans.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        s.scan_micros.fetch_add(micros, Ordering::Relaxed);
+        if let Ok(r) = &result {
+            s.scan_lines_read.fetch_add(r.lines_read, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn scan_inner(
+        &self,
+        scan: &Scan,
+        visit: &mut dyn FnMut(&LogEntry) -> ControlFlow<()>,
+    ) -> Result<ScanStats> {
         let mut stats = ScanStats::default();
         if scan.streams.is_empty() || scan.end_ns <= scan.start_ns {
             return Ok(stats);
         }
         let wanted: HashSet<StreamId> = scan.streams.iter().copied().collect();
-        let plans: Vec<Plan> = scan
+        let plans: Vec<Lookup> = scan
             .contains
             .iter()
-            .map(|s| plan(s))
-            .filter(|p| *p != Plan::Scan)
+            .filter_map(|s| match plan(s) {
+                Plan::Lookup(l) => Some(l),
+                Plan::Scan => None,
+            })
             .collect();
         let accept = |line: &str| scan.contains.iter().all(|c| line.contains(c.as_str()));
         // A consistent snapshot: searchers and the head are taken together,
@@ -375,59 +409,57 @@ impl LogStore {
         if scan.direction == Direction::Backward {
             views.reverse();
         }
+        let backward = scan.direction == Direction::Backward;
+        // Items ordered newest first (backward) or oldest first: a block
+        // keyed by the bound that can come first, so it is opened before
+        // any entry it could precede; at equal keys blocks pop first.
+        let key = |ts: i64, stream: StreamId| {
+            if backward {
+                (ts, stream.0)
+            } else {
+                (!ts, !stream.0)
+            }
+        };
         for (p, searcher, head) in views {
             stats.partitions += 1;
-            let mut items: Vec<Item> = p
-                .candidates(&searcher, &scan.streams, scan.start_ns, scan.end_ns, &plans)?
-                .into_iter()
-                .map(Item::Indexed)
-                .collect();
-            items.extend((0..head.len()).map(Item::Head));
-            stats.candidates += items.len() as u64;
-            let key = |i: &Item| match i {
-                Item::Indexed(c) => (c.ts_ns, c.stream),
-                Item::Head(h) => (head[*h].ts_ns, head[*h].stream),
-            };
-            let backward = scan.direction == Direction::Backward;
-            let order = |a: &Item, b: &Item| {
-                let o = key(a).cmp(&key(b));
-                if backward {
-                    o.reverse()
-                } else {
-                    o
-                }
-            };
-            // Most reads stop after a few hundred lines: order the first
-            // batch alone, and the rest only if the reader gets that far.
-            let first = FIRST_BATCH.min(items.len());
-            if items.len() > first {
-                items.select_nth_unstable_by(first, order);
+            let blocks =
+                p.candidates(&searcher, &scan.streams, scan.start_ns, scan.end_ns, &plans)?;
+            let mut queue: BinaryHeap<(i64, u64, u8, usize)> = BinaryHeap::new();
+            for (i, b) in blocks.iter().enumerate() {
+                let (ts, stream) = key(if backward { b.ts_max } else { b.ts_min }, b.stream);
+                queue.push((ts, stream, BLOCK, i));
             }
-            items[..first].sort_unstable_by(order);
+            // Queued entries; slots are reused once visited, so a long scan
+            // holds only what is queued.
+            let mut entries = Slots::default();
+            for e in head {
+                stats.candidates += 1;
+                stats.lines_read += 1;
+                stats.bytes_read += e.line.len() as u64;
+                if accept(&e.line) {
+                    let (ts, stream) = key(e.ts_ns, e.stream);
+                    queue.push((ts, stream, ENTRY, entries.insert(e)));
+                }
+            }
             let mut group: Option<(i64, StreamId)> = None;
             let mut seen: HashSet<String> = HashSet::new();
-            for i in 0..items.len() {
-                if i == first {
-                    items[first..].sort_unstable_by(order);
-                }
-                let item = &items[i];
-                let entry = match item {
-                    Item::Indexed(c) => {
-                        let (line, metadata) = p.fetch(&searcher, c)?;
-                        LogEntry {
-                            stream: c.stream,
-                            ts_ns: c.ts_ns,
-                            line,
-                            metadata,
+            while let Some((_, _, kind, i)) = queue.pop() {
+                if kind == BLOCK {
+                    for e in p.fetch(&searcher, &blocks[i])? {
+                        stats.candidates += 1;
+                        stats.lines_read += 1;
+                        stats.bytes_read += e.line.len() as u64;
+                        if e.ts_ns < scan.start_ns || e.ts_ns >= scan.end_ns || !accept(&e.line) {
+                            continue;
                         }
+                        let (ts, stream) = key(e.ts_ns, e.stream);
+                        queue.push((ts, stream, ENTRY, entries.insert(e)));
                     }
-                    Item::Head(h) => head[*h].clone(),
-                };
-                stats.lines_read += 1;
-                stats.bytes_read += entry.line.len() as u64;
-                if !accept(&entry.line) {
                     continue;
                 }
+                let Some(entry) = entries.take(i) else {
+                    continue;
+                };
                 let k = (entry.ts_ns, entry.stream);
                 if group != Some(k) {
                     group = Some(k);
@@ -479,6 +511,23 @@ impl LogStore {
     pub fn index_bytes(&self) -> u64 {
         dir_size(&self.inner.dir.join("partitions"))
     }
+
+    /// Bytes on disk under the WAL directory.
+    pub fn wal_bytes(&self) -> u64 {
+        dir_size(&self.inner.dir.join("wal"))
+    }
+
+    /// Partitions open, and how many of them have an index writer.
+    pub fn partition_count(&self) -> (usize, usize) {
+        let data = read(&self.inner.data);
+        let writers = data.partitions.values().filter(|p| p.has_writer()).count();
+        (data.partitions.len(), writers)
+    }
+
+    /// Bytes of entries acknowledged but not committed to an index yet.
+    pub fn head_bytes(&self) -> usize {
+        read(&self.inner.data).head_bytes
+    }
 }
 
 impl Drop for LogStore {
@@ -494,13 +543,40 @@ impl Drop for LogStore {
 /// Partitions with an open index writer at once.
 const MAX_OPEN_WRITERS: usize = 4;
 
-/// Candidates ordered before any is read; see [`LogStore::scan`].
-const FIRST_BATCH: usize = 1024;
-
-enum Item {
-    Indexed(Candidate),
-    Head(usize),
+/// Entries waiting in a scan's queue, by slot; freed slots are reused.
+#[derive(Default)]
+struct Slots {
+    items: Vec<Option<LogEntry>>,
+    free: Vec<usize>,
 }
+
+impl Slots {
+    fn insert(&mut self, e: LogEntry) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.items[i] = Some(e);
+                i
+            }
+            None => {
+                self.items.push(Some(e));
+                self.items.len() - 1
+            }
+        }
+    }
+
+    fn take(&mut self, i: usize) -> Option<LogEntry> {
+        let e = self.items.get_mut(i)?.take();
+        if e.is_some() {
+            self.free.push(i);
+        }
+        e
+    }
+}
+
+/// Queue item kinds in [`LogStore::scan`]: a block pops before an entry
+/// with the same key.
+const BLOCK: u8 = 1;
+const ENTRY: u8 = 0;
 
 fn partition_ns(options: &Options) -> i64 {
     i64::try_from(options.partition.as_nanos())

@@ -314,3 +314,99 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+/// Lines of id-like tokens (hex, digits, joiners) and needles cut from them
+/// at any offset: exercises the chunked tokens at every alignment.
+fn id_lines_and_needles() -> impl Strategy<Value = (Vec<String>, Vec<String>)> {
+    proptest::collection::vec("[0-9a-fA-F]{1,12}([.\\-:= ][0-9a-fxyz]{1,12}){0,4}", 1..40)
+        .prop_flat_map(|raw| {
+            let n = raw.len();
+            let picks =
+                proptest::collection::vec((0..n, 0usize..60, 1usize..20, "[ :=]?", "[ :=]?"), 1..3);
+            (Just(raw), picks)
+        })
+        .prop_map(|(raw, picks)| {
+            let needles = picks
+                .into_iter()
+                .map(|(i, start, len, pre, post)| {
+                    let l = &raw[i];
+                    let start = start % l.len();
+                    let end = (start + len).min(l.len());
+                    format!("{pre}{}{post}", &l[start..end])
+                })
+                .collect();
+            (raw, needles)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(60))]
+
+    /// As [`scan_equals_brute_force`], for ids, IPs and numbers.
+    #[test]
+    fn id_search_equals_brute_force((raw, needles) in id_lines_and_needles()) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path(), options()).unwrap();
+        let entries: Vec<NewEntry> = raw.iter().enumerate().map(|(i, l)| entry(T0 + i as i64, l)).collect();
+        store.push(&[batch("p", entries)]).unwrap();
+        store.commit().unwrap();
+        let refs: Vec<&str> = needles.iter().map(String::as_str).collect();
+        let got: Vec<String> = lines(&store, "p", &refs, Direction::Forward).into_iter().map(|(_, l)| l).collect();
+        let want: Vec<String> = raw.iter().filter(|l| refs.iter().all(|n| l.contains(n))).cloned().collect();
+        prop_assert_eq!(got, want);
+    }
+}
+
+/// A fragment of an id, at any offset, is found from the index: one block
+/// of lines (at most 512) is read, not all 2,000.
+#[test]
+fn id_fragments_are_looked_up_not_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), options()).unwrap();
+    let id = |i: u64| format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let entries: Vec<NewEntry> = (0..2000u64)
+        .map(|i| {
+            entry(
+                T0 + i as i64,
+                &format!("level=info trace_id={} took={}ms", id(i), i % 97),
+            )
+        })
+        .collect();
+    store.push(&[batch("ids", entries)]).unwrap();
+    store.commit().unwrap();
+    let m = Matcher::new(MatchOp::Equal, "app", "ids").unwrap();
+    let streams: Vec<_> = store
+        .select(&[m], i64::MIN, i64::MAX)
+        .iter()
+        .map(|s| s.0)
+        .collect();
+    let target = id(1234);
+    for needle in [
+        &target[..],
+        &target[3..14],
+        &target[1..],
+        &format!("={target} ")[..],
+    ] {
+        let scan = Scan {
+            streams: streams.clone(),
+            start_ns: i64::MIN,
+            end_ns: i64::MAX,
+            direction: Direction::Backward,
+            contains: vec![needle.to_string()],
+        };
+        let mut found = Vec::new();
+        let stats = store
+            .scan(&scan, &mut |e| {
+                found.push(e.line.clone());
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(found.len(), 1, "{needle}: {found:?}");
+        assert!(found[0].contains(&target));
+        assert!(
+            stats.candidates <= 512,
+            "{needle}: {} candidates",
+            stats.candidates
+        );
+    }
+}

@@ -299,6 +299,28 @@ impl BinOp {
     }
 }
 
+/// Which side of a vector match may have many series per match group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cardinality {
+    OneToOne,
+    /// `group_left`: many on the left, one on the right.
+    ManyToOne,
+    /// `group_right`: one on the left, many on the right.
+    OneToMany,
+}
+
+/// How two vectors' series are paired: by the `on` labels only, or by all
+/// labels but the `ignoring` ones (Prometheus's vector matching).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VectorMatching {
+    pub card: Cardinality,
+    /// `true` for `on(labels)`, `false` for `ignoring(labels)`.
+    pub on: bool,
+    pub labels: Vec<String>,
+    /// `group_left(include)`: labels copied from the "one" side.
+    pub include: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct RangeExpr {
     pub func: RangeFn,
@@ -323,6 +345,9 @@ pub enum MetricExpr {
     Binary {
         op: BinOp,
         return_bool: bool,
+        /// `on(…)`/`ignoring(…)` and `group_left`/`group_right`; `None`
+        /// matches on the whole label set, one to one.
+        matching: Option<VectorMatching>,
         lhs: Box<MetricExpr>,
         rhs: Box<MetricExpr>,
     },

@@ -281,12 +281,13 @@ impl<'a> Evaluator<'a> {
             MetricExpr::Binary {
                 op,
                 return_bool,
+                matching,
                 lhs,
                 rhs,
             } => {
                 let l = self.metric(lhs, steps)?;
                 let r = self.metric(rhs, steps)?;
-                binary(*op, *return_bool, l, r)?
+                binary(*op, *return_bool, matching.as_ref(), l, r, steps.len())?
             }
         })
     }
@@ -595,7 +596,14 @@ fn combine(op: BinOp, return_bool: bool, a: f64, b: f64, keep: f64) -> Option<f6
     Some(v)
 }
 
-fn binary(op: BinOp, return_bool: bool, l: Val, r: Val) -> Result<Val, LogqlError> {
+fn binary(
+    op: BinOp,
+    return_bool: bool,
+    matching: Option<&VectorMatching>,
+    l: Val,
+    r: Val,
+    n_steps: usize,
+) -> Result<Val, LogqlError> {
     if op.is_set() && !(matches!(l, Val::Vector(_)) && matches!(r, Val::Vector(_))) {
         return Err(LogqlError::BadQuery(format!(
             "unexpected scalar in {op:?}: set operators work on vectors only"
@@ -630,47 +638,180 @@ fn binary(op: BinOp, return_bool: bool, l: Val, r: Val) -> Result<Val, LogqlErro
                 })
                 .collect(),
         ),
-        (Val::Vector(lhs), Val::Vector(rhs)) => {
-            let index: HashMap<&Labels, usize> =
-                rhs.iter().enumerate().map(|(i, (l, _))| (l, i)).collect();
-            let mut out: Vec<(Labels, Row)> = Vec::new();
-            for (labels, row) in &lhs {
-                let other = index.get(labels).map(|&i| &rhs[i].1);
-                let new_row: Row = row
-                    .iter()
-                    .enumerate()
-                    .map(|(s, &a)| {
-                        let b = other.and_then(|o| o[s]);
-                        match op {
-                            BinOp::And => a.filter(|_| b.is_some()),
-                            BinOp::Or => a,
-                            BinOp::Unless => a.filter(|_| b.is_none()),
-                            _ => combine(op, return_bool, a?, b?, a?),
-                        }
-                    })
+        (Val::Vector(lhs), Val::Vector(rhs)) => Val::Vector(vector_binary(
+            op,
+            return_bool,
+            matching,
+            &lhs,
+            &rhs,
+            n_steps,
+        )?),
+    })
+}
+
+/// The labels two series are paired by.
+fn signature(labels: &Labels, matching: Option<&VectorMatching>) -> Labels {
+    match matching {
+        None => labels.clone(),
+        Some(m) => Labels::from_sorted(
+            labels
+                .iter()
+                .filter(|l| m.labels.contains(&l.name) == m.on)
+                .cloned()
+                .collect(),
+        ),
+    }
+}
+
+/// The labels of a result from the "many" (or, one to one, the left)
+/// side's labels and the "one" side's, as Loki builds them.
+fn result_labels(many: &Labels, one: &Labels, matching: Option<&VectorMatching>) -> Labels {
+    let Some(m) = matching else {
+        return many.clone();
+    };
+    let mut out: Vec<sightline_model::Label> = many
+        .iter()
+        .filter(|l| m.card != Cardinality::OneToOne || m.labels.contains(&l.name) == m.on)
+        .filter(|l| !m.include.contains(&l.name))
+        .cloned()
+        .collect();
+    for name in &m.include {
+        match one.get(name) {
+            Some(v) if !v.is_empty() => out.push(sightline_model::Label {
+                name: name.clone(),
+                value: v.to_string(),
+            }),
+            _ => {}
+        }
+    }
+    out.sort();
+    Labels::from_sorted(out)
+}
+
+/// Vector-to-vector operators with Prometheus's matching rules, step by
+/// step: set operators pair by signature only; the others need one series
+/// per signature on the "one" side and, one to one, on both.
+fn vector_binary(
+    op: BinOp,
+    return_bool: bool,
+    matching: Option<&VectorMatching>,
+    lhs: &[(Labels, Row)],
+    rhs: &[(Labels, Row)],
+    n_steps: usize,
+) -> Result<Vec<(Labels, Row)>, LogqlError> {
+    let lsigs: Vec<Labels> = lhs.iter().map(|(l, _)| signature(l, matching)).collect();
+    let rsigs: Vec<Labels> = rhs.iter().map(|(l, _)| signature(l, matching)).collect();
+    let card = matching.map_or(Cardinality::OneToOne, |m| m.card);
+    // Result labels per (many, one) pair, built once across steps.
+    let mut pair_labels: HashMap<(usize, usize), Labels> = HashMap::new();
+    // Results keep the order of first appearance across steps.
+    let mut out: Vec<(Labels, Row)> = Vec::new();
+    let mut slot: HashMap<Labels, usize> = HashMap::new();
+    let mut put = |labels: Labels, step: usize, v: f64| {
+        let i = *slot.entry(labels.clone()).or_insert_with(|| {
+            out.push((labels, vec![None; n_steps]));
+            out.len() - 1
+        });
+        out[i].1[step] = Some(v);
+    };
+    for step in 0..n_steps {
+        let present = |rows: &[(Labels, Row)], i: usize| rows[i].1[step];
+        match op {
+            BinOp::And | BinOp::Unless => {
+                let right: std::collections::HashSet<&Labels> = (0..rhs.len())
+                    .filter(|&i| present(rhs, i).is_some())
+                    .map(|i| &rsigs[i])
                     .collect();
-                out.push((labels.clone(), new_row));
-            }
-            if op == BinOp::Or {
-                let left: HashMap<&Labels, usize> =
-                    lhs.iter().enumerate().map(|(i, (l, _))| (l, i)).collect();
-                for (labels, row) in &rhs {
-                    match left.get(labels) {
-                        Some(&i) => {
-                            for (s, v) in row.iter().enumerate() {
-                                if out[i].1[s].is_none() {
-                                    out[i].1[s] = *v;
-                                }
-                            }
+                for (i, (labels, row)) in lhs.iter().enumerate() {
+                    if let Some(v) = row[step] {
+                        if right.contains(&lsigs[i]) == (op == BinOp::And) {
+                            put(labels.clone(), step, v);
                         }
-                        None => out.push((labels.clone(), row.clone())),
                     }
                 }
             }
-            out.retain(|(_, row)| row.iter().any(Option::is_some));
-            Val::Vector(out)
+            BinOp::Or => {
+                let mut left = std::collections::HashSet::new();
+                for (i, (labels, row)) in lhs.iter().enumerate() {
+                    if let Some(v) = row[step] {
+                        left.insert(&lsigs[i]);
+                        put(labels.clone(), step, v);
+                    }
+                }
+                for (i, (labels, row)) in rhs.iter().enumerate() {
+                    if let Some(v) = row[step] {
+                        if !left.contains(&rsigs[i]) {
+                            put(labels.clone(), step, v);
+                        }
+                    }
+                }
+            }
+            _ => {
+                // The "one" side is indexed; the "many" side looks it up.
+                let (many, many_sigs, one, one_sigs) = if card == Cardinality::OneToMany {
+                    (rhs, &rsigs, lhs, &lsigs)
+                } else {
+                    (lhs, &lsigs, rhs, &rsigs)
+                };
+                let mut index: HashMap<&Labels, usize> = HashMap::new();
+                for (i, sig) in one_sigs.iter().enumerate() {
+                    if present(one, i).is_none() {
+                        continue;
+                    }
+                    if index.insert(sig, i).is_some() {
+                        let side = if card == Cardinality::OneToMany {
+                            "left"
+                        } else {
+                            "right"
+                        };
+                        return Err(LogqlError::BadQuery(format!(
+                            "found duplicate series on the {side} hand-side;many-to-many matching not allowed: matching labels must be unique on one side"
+                        )));
+                    }
+                }
+                let mut matched: HashMap<&Labels, std::collections::HashSet<Labels>> =
+                    HashMap::new();
+                for i in 0..many.len() {
+                    let Some(mv) = present(many, i) else {
+                        continue;
+                    };
+                    let Some(&j) = index.get(&many_sigs[i]) else {
+                        continue;
+                    };
+                    let Some(ov) = present(one, j) else {
+                        continue;
+                    };
+                    let labels = pair_labels
+                        .entry((i, j))
+                        .or_insert_with(|| result_labels(&many[i].0, &one[j].0, matching))
+                        .clone();
+                    let seen = matched.entry(&many_sigs[i]).or_default();
+                    if card == Cardinality::OneToOne {
+                        if !seen.is_empty() {
+                            return Err(LogqlError::BadQuery(
+                                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                            ));
+                        }
+                    } else if seen.contains(&labels) {
+                        return Err(LogqlError::BadQuery(
+                            "multiple matches for labels: grouping labels must ensure unique matches".into(),
+                        ));
+                    }
+                    seen.insert(labels.clone());
+                    let (a, b) = if card == Cardinality::OneToMany {
+                        (ov, mv)
+                    } else {
+                        (mv, ov)
+                    };
+                    if let Some(v) = combine(op, return_bool, a, b, a) {
+                        put(labels, step, v);
+                    }
+                }
+            }
         }
-    })
+    }
+    out.retain(|(_, row)| row.iter().any(Option::is_some));
+    Ok(out)
 }
 
 /// Runs a log query's selector and pipeline over one entry, as live tailing

@@ -259,17 +259,7 @@ impl<'a> Parser<'a> {
         } else {
             return Ok(None);
         };
-        self.expect("(")?;
-        let mut labels = Vec::new();
-        if !self.eat(")") {
-            loop {
-                labels.push(self.ident()?.to_string());
-                if self.eat(")") {
-                    break;
-                }
-                self.expect(",")?;
-            }
-        }
+        let labels = self.label_list()?;
         Ok(Some(Grouping { without, labels }))
     }
 
@@ -283,21 +273,100 @@ impl<'a> Parser<'a> {
             if op.precedence() < min_prec {
                 return Ok(lhs);
             }
+            let op_at = self.pos;
             self.pos += len;
             let return_bool = op.is_comparison() && self.eat_keyword("bool");
+            let matching = self.vector_matching(op, op_at)?;
             let next = if op == BinOp::Pow {
                 op.precedence()
             } else {
                 op.precedence() + 1
             };
             let rhs = self.expr(next)?;
+            if matching.is_some()
+                && (matches!(lhs, MetricExpr::Number(_)) || matches!(rhs, MetricExpr::Number(_)))
+            {
+                return Err(self.err_at(
+                    op_at,
+                    "vector matching only allowed between instant vectors",
+                ));
+            }
             lhs = MetricExpr::Binary {
                 op,
                 return_bool,
+                matching,
                 lhs: Box::new(lhs),
                 rhs: Box::new(rhs),
             };
         }
+    }
+
+    /// `( a, b )` after `by`, `on`, `group_left`…; empty parentheses allowed.
+    fn label_list(&mut self) -> PResult<Vec<String>> {
+        self.expect("(")?;
+        let mut labels = Vec::new();
+        if !self.eat(")") {
+            loop {
+                labels.push(self.ident()?.to_string());
+                if self.eat(")") {
+                    break;
+                }
+                self.expect(",")?;
+            }
+        }
+        Ok(labels)
+    }
+
+    /// `on(…)`/`ignoring(…)` with an optional `group_left`/`group_right`
+    /// after a binary operator (and its `bool`).
+    fn vector_matching(&mut self, op: BinOp, op_at: usize) -> PResult<Option<VectorMatching>> {
+        let on = if self.eat_keyword("on") {
+            true
+        } else if self.eat_keyword("ignoring") {
+            false
+        } else {
+            return Ok(None);
+        };
+        let labels = self.label_list()?;
+        let card = if self.eat_keyword("group_left") {
+            Cardinality::ManyToOne
+        } else if self.eat_keyword("group_right") {
+            Cardinality::OneToMany
+        } else {
+            Cardinality::OneToOne
+        };
+        let mut include = Vec::new();
+        if card != Cardinality::OneToOne {
+            if op.is_set() {
+                let name = match op {
+                    BinOp::And => "and",
+                    BinOp::Or => "or",
+                    _ => "unless",
+                };
+                return Err(self.err_at(
+                    op_at,
+                    format!("no grouping allowed for \"{name}\" operation"),
+                ));
+            }
+            self.ws();
+            if self.rest().starts_with('(') {
+                include = self.label_list()?;
+            }
+            if on {
+                if let Some(l) = include.iter().find(|l| labels.contains(l)) {
+                    return Err(self.err_at(
+                        op_at,
+                        format!("label \"{l}\" must not occur in ON and GROUP clause at once"),
+                    ));
+                }
+            }
+        }
+        Ok(Some(VectorMatching {
+            card,
+            on,
+            labels,
+            include,
+        }))
     }
 
     fn peek_binop(&mut self) -> Option<(BinOp, usize)> {
@@ -337,6 +406,7 @@ impl<'a> Parser<'a> {
                 e => MetricExpr::Binary {
                     op: BinOp::Mul,
                     return_bool: false,
+                    matching: None,
                     lhs: Box::new(MetricExpr::Number(-1.0)),
                     rhs: Box::new(e),
                 },

@@ -5,6 +5,7 @@
 //! | `POST /loki/api/v1/push` | Loki push: protobuf + snappy (Promtail, Alloy, our collector) or JSON |
 //! | `GET/POST /loki/api/v1/query_range`, `/query` | LogQL; `streams`, `matrix`, `vector` or `scalar` results with `stats` |
 //! | `GET/POST /loki/api/v1/labels`, `/label/{name}/values`, `/series` | the stream table |
+//! | `GET/POST /loki/api/v1/index/stats`, `/index/volume`, `/index/volume_range` | streams, entries and bytes a selector covers |
 //! | `GET /loki/api/v1/tail` (WebSocket) | live tail: recent entries, then each push as it is acknowledged |
 //! | `GET /loki/api/v1/status/buildinfo`, `/ready` | what Grafana and logcli probe |
 //!
@@ -15,6 +16,7 @@
 mod push;
 mod query;
 mod source;
+mod stats;
 mod tail;
 
 pub use source::StoreSource;
@@ -26,7 +28,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use sightline_logstore::{LogStore, StreamBatch};
+use sightline_logstore::{LogStore, StreamBatch, StreamRateLimiter};
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
@@ -43,6 +45,8 @@ pub struct LokiState {
     push_permits: Arc<Semaphore>,
     /// Acknowledged pushes, for live tails.
     tail: tokio::sync::broadcast::Sender<Arc<Vec<StreamBatch>>>,
+    /// Per-stream ingestion rate (`logs.per_stream_rate_limit`).
+    rate: Arc<StreamRateLimiter>,
 }
 
 /// The Loki routes, to be merged into the server's router.
@@ -51,6 +55,7 @@ pub fn routes(store: Arc<LogStore>, config: Arc<Config>) -> Router {
     let state = LokiState {
         push_permits: Arc::new(Semaphore::new(config.ingest.max_concurrent_writes)),
         tail: tokio::sync::broadcast::channel(TAIL_BUFFER).0,
+        rate: Arc::new(StreamRateLimiter::new()),
         store,
         config,
     };
@@ -78,6 +83,18 @@ pub fn routes(store: Arc<LogStore>, config: Arc<Config>) -> Router {
         .route(
             "/loki/api/v1/series",
             get(query::series).post(query::series),
+        )
+        .route(
+            "/loki/api/v1/index/stats",
+            get(stats::index_stats).post(stats::index_stats),
+        )
+        .route(
+            "/loki/api/v1/index/volume",
+            get(stats::volume).post(stats::volume),
+        )
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(stats::volume_range).post(stats::volume_range),
         )
         .route("/loki/api/v1/tail", get(tail::tail))
         .route("/loki/api/v1/status/buildinfo", get(query::buildinfo))

@@ -8,7 +8,10 @@
 //! `ingest.max_decompressed_bytes`).
 //! Answers as Loki does: 204 once everything is in the WAL; 400 listing what
 //! was refused (stream labels, line size) while the valid rest is stored;
-//! 413 past the size limits; 503 with `Retry-After` when saturated.
+//! 429 listing the entries of streams past their rate
+//! (`logs.per_stream_rate_limit`, a token bucket per stream) or streams past
+//! `logs.max_streams`, the rest stored; 413 past the size limits; 503 with
+//! `Retry-After` when saturated.
 
 use std::sync::Arc;
 
@@ -16,7 +19,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use sightline_logstore::{Limits, NewEntry, StreamBatch};
+use sightline_logstore::{Limits, NewEntry, StreamBatch, StreamRateLimiter};
 use sightline_model::loki_push::PushRequest;
 use sightline_model::remote_write::DecodeError;
 use sightline_model::MatchOp;
@@ -74,6 +77,7 @@ pub async fn push(
     let max_decompressed = state.config.ingest.max_decompressed_bytes;
     let store = state.store.clone();
     let tail = state.tail.clone();
+    let rate = state.rate.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let body = if gzip {
@@ -86,7 +90,8 @@ pub async fn push(
         } else {
             decode_protobuf(&body, max_decompressed)?
         };
-        let (batches, mut problems) = validate(incoming, &limits, store.oldest_accepted_ns());
+        let (mut batches, mut problems) = validate(incoming, &limits, store.oldest_accepted_ns());
+        let rate_limited = apply_rate_limit(&mut batches, &limits, &rate);
         let mut refused = Vec::new();
         if !batches.is_empty() {
             refused = store
@@ -100,8 +105,12 @@ pub async fn push(
                 let _ = tail.send(Arc::new(stored));
             }
         }
-        if !refused.is_empty() {
-            // Loki's answer to too many streams: 429, so senders back off.
+        let too_fast = !rate_limited.is_empty();
+        problems.extend(rate_limited);
+        if too_fast || !refused.is_empty() {
+            // Loki's answer to too many streams or too fast a stream: 429,
+            // so senders back off. What was admitted is stored; a retry of
+            // the whole batch is de-duplicated on read.
             problems.extend(refused.iter().map(|l| format!(
                 "Maximum active stream limit exceeded when trying to create stream {l}, reduce the number of active streams (reduce labels or reduce label values), or contact your administrator to see if the limit can be increased"
             )));
@@ -296,4 +305,36 @@ fn validate(
         }
     }
     (batches, problems)
+}
+
+/// Takes the entries each stream's rate admits out of `batches` (dropping
+/// streams left empty) and returns Loki's message for every stream that had
+/// entries refused.
+fn apply_rate_limit(
+    batches: &mut Vec<StreamBatch>,
+    limits: &Limits,
+    rate: &StreamRateLimiter,
+) -> Vec<String> {
+    let now = std::time::Instant::now();
+    let mut messages = Vec::new();
+    for b in batches.iter_mut() {
+        let sizes: Vec<u64> = b.entries.iter().map(|e| e.line.len() as u64).collect();
+        let admitted = rate.admit(limits, &b.labels, &sizes, now);
+        if admitted.iter().all(|&a| a) {
+            continue;
+        }
+        let total = b.entries.len();
+        let mut refused = Vec::new();
+        let mut verdicts = admitted.into_iter();
+        b.entries.retain(|e| {
+            let ok = verdicts.next().unwrap_or(false);
+            if !ok {
+                refused.push((e.ts_ns, e.line.len() as u64));
+            }
+            ok
+        });
+        messages.push(limits.rate_limited_message(&b.labels, &refused, total));
+    }
+    batches.retain(|b| !b.entries.is_empty());
+    messages
 }

@@ -51,7 +51,7 @@ pub(super) fn time_param(p: &Params, key: &str, default: i64) -> Result<i64, Lok
 }
 
 /// `step`: a duration (`30s`) or float seconds.
-fn step_param(p: &Params, start: i64, end: i64) -> Result<i64, LokiError> {
+pub(super) fn step_param(p: &Params, start: i64, end: i64) -> Result<i64, LokiError> {
     let Some(raw) = p.get("step").filter(|s| !s.is_empty()) else {
         // Loki's default: about 250 points, at least one second.
         return Ok(((end - start) / 250).max(1_000_000_000) / 1_000_000_000 * 1_000_000_000);
