@@ -14,9 +14,38 @@ pub struct RuleSample {
 /// as in Prometheus's rule evaluation.
 pub type QueryResult = Vec<RuleSample>;
 
+/// The queries and writes of one rule-group evaluation, all at one
+/// timestamp: a backend can share work between its rules (parsed
+/// expressions, series loaded by earlier rules). Writes go through it so
+/// later rules of the group still see what earlier ones wrote. Queries of
+/// one round may run on several threads at once.
+pub trait EvalRound: Sync {
+    /// Evaluates `expr` at `t_ms` as an instant query.
+    fn instant(&self, expr: &str, t_ms: i64) -> std::result::Result<QueryResult, String>;
+
+    /// The metric names `expr` may read, or `None` when it may read any
+    /// (the default: the rule then runs alone, after everything before it
+    /// is written). Rules whose reads are known run concurrently with the
+    /// rules before them that write none of those metrics.
+    fn reads(&self, expr: &str) -> Option<Vec<String>> {
+        let _ = expr;
+        None
+    }
+
+    /// Appends samples, as [`RuleBackend::append`].
+    fn append(&self, batch: Vec<(Labels, Vec<Sample>)>) -> std::result::Result<(), String>;
+}
+
 /// PromQL evaluation and storage, implemented by the server over its query
 /// engine and metrics store.
 pub trait RuleBackend: Send + Sync + 'static {
+    /// Starts one group evaluation whose queries share work; `None` (the
+    /// default) evaluates each query on its own through
+    /// [`RuleBackend::instant`].
+    fn round(&self) -> Option<Box<dyn EvalRound + '_>> {
+        None
+    }
+
     /// Parses `expr`; on success returns it printed in canonical form (what
     /// `/api/v1/rules` reports as `query`), on failure the parser's message.
     fn check(&self, expr: &str) -> std::result::Result<String, String>;

@@ -31,5 +31,5 @@ pub mod notify;
 pub mod rules;
 pub mod template;
 
-pub use backend::{QueryResult, RuleBackend, RuleSample};
+pub use backend::{EvalRound, QueryResult, RuleBackend, RuleSample};
 pub use error::{Error, Result};

@@ -3,13 +3,19 @@
 //! `templates`. Everything is validated on load and every problem reported.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::http::{HttpClient, RawHttpConfig, RawTlsConfig, TlsSettings};
 use super::matchers::{MatchType, Matcher};
+pub use super::route::Route;
+use super::route::{build_route, RawRoute, RouteNames};
+use super::timeinterval::{RawNamedInterval, TimeInterval};
 use crate::rules::parse_prom_duration;
-use crate::template::Template;
+use crate::template::{Template, TemplateSet};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,9 +30,9 @@ struct RawConfig {
     #[serde(default)]
     templates: Vec<String>,
     #[serde(default)]
-    time_intervals: Vec<serde_yaml::Value>,
+    time_intervals: Vec<RawNamedInterval>,
     #[serde(default)]
-    mute_time_intervals: Vec<serde_yaml::Value>,
+    mute_time_intervals: Vec<RawNamedInterval>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -41,30 +47,6 @@ struct RawGlobal {
     smtp_auth_identity: Option<String>,
     smtp_require_tls: Option<bool>,
     slack_api_url: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRoute {
-    receiver: Option<String>,
-    group_by: Option<Vec<String>>,
-    group_wait: Option<String>,
-    group_interval: Option<String>,
-    repeat_interval: Option<String>,
-    #[serde(default)]
-    matchers: Vec<String>,
-    #[serde(default, rename = "match")]
-    match_eq: BTreeMap<String, String>,
-    #[serde(default)]
-    match_re: BTreeMap<String, String>,
-    #[serde(default, rename = "continue")]
-    continue_: bool,
-    #[serde(default)]
-    routes: Vec<RawRoute>,
-    #[serde(default)]
-    mute_time_intervals: Vec<String>,
-    #[serde(default)]
-    active_time_intervals: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,7 +87,7 @@ struct RawWebhook {
     send_resolved: Option<bool>,
     #[serde(default)]
     max_alerts: usize,
-    http_config: Option<serde_yaml::Value>,
+    http_config: Option<RawHttpConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,7 +106,7 @@ struct RawSlack {
     color: Option<String>,
     fallback: Option<String>,
     footer: Option<String>,
-    http_config: Option<serde_yaml::Value>,
+    http_config: Option<RawHttpConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,7 +125,7 @@ struct RawEmail {
     headers: BTreeMap<String, String>,
     html: Option<String>,
     text: Option<String>,
-    tls_config: Option<serde_yaml::Value>,
+    tls_config: Option<RawTlsConfig>,
 }
 
 /// A validated notification configuration.
@@ -153,24 +135,12 @@ pub struct NotifyConfig {
     pub route: Route,
     pub inhibit_rules: Vec<InhibitRule>,
     pub receivers: Vec<Receiver>,
+    /// Named time intervals (`time_intervals` and `mute_time_intervals`).
+    pub time_intervals: BTreeMap<String, Vec<TimeInterval>>,
+    /// Alertmanager's default templates and those of the `templates` files.
+    pub templates: Arc<TemplateSet>,
     /// The original YAML, served by `/api/v2/status`.
     pub original: String,
-}
-
-/// A node of the routing tree, with inherited settings resolved.
-#[derive(Debug, Clone)]
-pub struct Route {
-    pub receiver: String,
-    /// `None` is `['...']`: group by every label.
-    pub group_by: Option<Vec<String>>,
-    pub group_wait: Duration,
-    pub group_interval: Duration,
-    pub repeat_interval: Duration,
-    pub matchers: Vec<Matcher>,
-    pub continue_: bool,
-    pub routes: Vec<Route>,
-    /// Position in the tree (`0.1.2`): part of aggregation group keys.
-    pub id: String,
 }
 
 /// An inhibition rule.
@@ -195,6 +165,7 @@ pub struct WebhookConfig {
     pub url: String,
     pub send_resolved: bool,
     pub max_alerts: usize,
+    pub http: HttpClient,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +183,7 @@ pub struct SlackConfig {
     pub color: Option<String>,
     pub fallback: Option<String>,
     pub footer: Option<String>,
+    pub http: HttpClient,
 }
 
 #[derive(Debug, Clone)]
@@ -227,9 +199,10 @@ pub struct EmailConfig {
     pub headers: BTreeMap<String, String>,
     pub html: Option<String>,
     pub text: Option<String>,
+    pub tls: TlsSettings,
 }
 
-fn legacy_matchers(
+pub(crate) fn legacy_matchers(
     eq: &BTreeMap<String, String>,
     re: &BTreeMap<String, String>,
     at: &str,
@@ -251,7 +224,7 @@ fn legacy_matchers(
     out
 }
 
-fn parse_matchers(list: &[String], at: &str, p: &mut Vec<String>) -> Vec<Matcher> {
+pub(crate) fn parse_matchers(list: &[String], at: &str, p: &mut Vec<String>) -> Vec<Matcher> {
     let mut out = Vec::new();
     for s in list {
         match Matcher::parse_list(s) {
@@ -262,7 +235,12 @@ fn parse_matchers(list: &[String], at: &str, p: &mut Vec<String>) -> Vec<Matcher
     out
 }
 
-fn duration(v: &Option<String>, default: Duration, at: &str, p: &mut Vec<String>) -> Duration {
+pub(crate) fn duration(
+    v: &Option<String>,
+    default: Duration,
+    at: &str,
+    p: &mut Vec<String>,
+) -> Duration {
     match v {
         None => default,
         Some(s) => parse_prom_duration(s).unwrap_or_else(|e| {
@@ -272,12 +250,44 @@ fn duration(v: &Option<String>, default: Duration, at: &str, p: &mut Vec<String>
     }
 }
 
-fn check_template(t: &Option<String>, at: &str, p: &mut Vec<String>) {
+/// A field's template parses and calls only named templates that exist.
+fn check_template(t: &Option<String>, set: &TemplateSet, at: &str, p: &mut Vec<String>) {
     if let Some(t) = t {
-        if let Err(e) = Template::parse(t) {
-            p.push(format!("{at}: {e}"));
+        match Template::parse(t) {
+            Ok(t) => {
+                for name in t.calls() {
+                    if !set.contains(&name) {
+                        p.push(format!("{at}: template {name:?} is not defined"));
+                    }
+                }
+            }
+            Err(e) => p.push(format!("{at}: {e}")),
         }
     }
+}
+
+fn http_client(raw: Option<RawHttpConfig>, at: &str, p: &mut Vec<String>) -> Option<HttpClient> {
+    raw.unwrap_or_default()
+        .build(&format!("{at}.http_config"), p)
+}
+
+/// The `templates` globs, relative to `base`, as files.
+fn template_files(patterns: &[String], base: Option<&Path>, p: &mut Vec<String>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for pat in patterns {
+        let full = match base {
+            Some(b) if !Path::new(pat).is_absolute() => b.join(pat).to_string_lossy().into_owned(),
+            _ => pat.clone(),
+        };
+        match crate::rules::expand_glob(&full) {
+            Ok(found) if found.is_empty() && !full.contains(['*', '?', '[']) => {
+                p.push(format!("templates: {full}: no such file"));
+            }
+            Ok(found) => files.extend(found),
+            Err(e) => p.push(format!("templates: {pat}: {e}")),
+        }
+    }
+    files
 }
 
 fn check_url(u: &str, at: &str, p: &mut Vec<String>) {
@@ -287,8 +297,22 @@ fn check_url(u: &str, at: &str, p: &mut Vec<String>) {
 }
 
 impl NotifyConfig {
-    /// Parses and validates an `alertmanager.yml`.
+    /// Reads, parses and validates an `alertmanager.yml`; its `templates`
+    /// are relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Self, Vec<String>> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![format!("reading {}: {e}", path.display())])?;
+        Self::parse_in(&text, path.parent())
+    }
+
+    /// Parses and validates an `alertmanager.yml` (template paths relative
+    /// to the working directory).
     pub fn parse(text: &str) -> Result<Self, Vec<String>> {
+        Self::parse_in(text, None)
+    }
+
+    /// [`NotifyConfig::parse`] with template paths relative to `base`.
+    pub fn parse_in(text: &str, base: Option<&Path>) -> Result<Self, Vec<String>> {
         let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| vec![e.to_string()])?;
         let mut p = Vec::new();
         let g = &raw.global;
@@ -298,9 +322,17 @@ impl NotifyConfig {
             "global.resolve_timeout",
             &mut p,
         );
-        if !raw.templates.is_empty() {
-            p.push("templates: template files are not supported; put custom text in the receiver's fields".into());
+        let mut templates = TemplateSet::default();
+        if let Err(problems) = templates.add_files(&template_files(&raw.templates, base, &mut p)) {
+            p.extend(problems.into_iter().map(|e| format!("templates: {e}")));
         }
+        for name in templates.undefined_calls() {
+            p.push(format!(
+                "templates: template {name:?} is called but not defined"
+            ));
+        }
+        let time_intervals =
+            build_time_intervals(&raw.time_intervals, &raw.mute_time_intervals, &mut p);
         let mut names = HashSet::new();
         let mut receivers = Vec::new();
         for (i, r) in raw.receivers.into_iter().enumerate() {
@@ -316,27 +348,25 @@ impl NotifyConfig {
             let mut webhooks = Vec::new();
             for (j, w) in r.webhook_configs.into_iter().enumerate() {
                 let at = format!("{at}.webhook_configs[{j}]");
-                if w.http_config.is_some() {
-                    p.push(format!("{at}.http_config: not supported"));
-                }
-                match w.url {
-                    Some(u) => {
+                let http = http_client(w.http_config, &at, &mut p);
+                match (w.url, http) {
+                    (Some(u), Some(http)) => {
                         check_url(&u, &at, &mut p);
                         webhooks.push(WebhookConfig {
                             url: u,
                             send_resolved: w.send_resolved.unwrap_or(true),
                             max_alerts: w.max_alerts,
+                            http,
                         });
                     }
-                    None => p.push(format!("{at}: one of url or url_file must be configured")),
+                    (Some(_), None) => {}
+                    (None, _) => p.push(format!("{at}: one of url or url_file must be configured")),
                 }
             }
             let mut slacks = Vec::new();
             for (j, s) in r.slack_configs.into_iter().enumerate() {
                 let at = format!("{at}.slack_configs[{j}]");
-                if s.http_config.is_some() {
-                    p.push(format!("{at}.http_config: not supported"));
-                }
+                let http = http_client(s.http_config, &at, &mut p);
                 let api_url = s.api_url.or_else(|| g.slack_api_url.clone());
                 let Some(api_url) = api_url else {
                     p.push(format!("{at}: no global Slack API URL set"));
@@ -354,8 +384,9 @@ impl NotifyConfig {
                     ("channel", &s.channel),
                     ("username", &s.username),
                 ] {
-                    check_template(t, &format!("{at}.{f}"), &mut p);
+                    check_template(t, &templates, &format!("{at}.{f}"), &mut p);
                 }
+                let Some(http) = http else { continue };
                 slacks.push(SlackConfig {
                     api_url,
                     send_resolved: s.send_resolved.unwrap_or(false),
@@ -370,6 +401,7 @@ impl NotifyConfig {
                     color: s.color,
                     fallback: s.fallback,
                     footer: s.footer,
+                    http,
                 });
             }
             let mut emails = Vec::new();
@@ -381,9 +413,10 @@ impl NotifyConfig {
                 {
                     p.push(format!("{at}: auth_identity is not supported"));
                 }
-                if e.tls_config.is_some() {
-                    p.push(format!("{at}.tls_config: not supported"));
-                }
+                let tls = e
+                    .tls_config
+                    .unwrap_or_default()
+                    .build(&format!("{at}.tls_config"), &mut p);
                 let Some(to) = e.to.filter(|t| !t.is_empty()) else {
                     p.push(format!("{at}: missing to address in email config"));
                     continue;
@@ -403,10 +436,15 @@ impl NotifyConfig {
                     p.push(format!("{at}: no global SMTP smarthost set, or it is not host:port ({smarthost:?})"));
                 }
                 for (f, t) in [("html", &e.html), ("text", &e.text)] {
-                    check_template(t, &format!("{at}.{f}"), &mut p);
+                    check_template(t, &templates, &format!("{at}.{f}"), &mut p);
                 }
                 for (k, v) in &e.headers {
-                    check_template(&Some(v.clone()), &format!("{at}.headers.{k}"), &mut p);
+                    check_template(
+                        &Some(v.clone()),
+                        &templates,
+                        &format!("{at}.headers.{k}"),
+                        &mut p,
+                    );
                 }
                 let headers = e
                     .headers
@@ -428,6 +466,7 @@ impl NotifyConfig {
                     headers,
                     html: e.html,
                     text: e.text,
+                    tls,
                 });
             }
             receivers.push(Receiver {
@@ -449,6 +488,12 @@ impl NotifyConfig {
                 if !r.matchers.is_empty() || !r.match_eq.is_empty() || !r.match_re.is_empty() {
                     p.push("root route must not have any matchers".into());
                 }
+                if !r.mute_time_intervals.is_empty() {
+                    p.push("root route must not have any mute time intervals".into());
+                }
+                if !r.active_time_intervals.is_empty() {
+                    p.push("root route must not have any active time intervals".into());
+                }
                 let defaults = Route {
                     receiver: String::new(),
                     group_by: Some(Vec::new()),
@@ -459,8 +504,14 @@ impl NotifyConfig {
                     continue_: false,
                     routes: Vec::new(),
                     id: String::new(),
+                    mute_time_intervals: Vec::new(),
+                    active_time_intervals: Vec::new(),
                 };
-                Some(build_route(r, &defaults, "route", "0", &names, &mut p))
+                let known = RouteNames {
+                    receivers: &names,
+                    intervals: &time_intervals,
+                };
+                Some(build_route(r, &defaults, "route", "0", &known, &mut p))
             }
         };
         let mut inhibit_rules = Vec::new();
@@ -491,15 +542,14 @@ impl NotifyConfig {
                 equal: r.equal.clone(),
             });
         }
-        if !raw.time_intervals.is_empty() || !raw.mute_time_intervals.is_empty() {
-            p.push("time_intervals: not supported yet".into());
-        }
         match route {
             Some(route) if p.is_empty() => Ok(Self {
                 resolve_timeout,
                 route,
                 inhibit_rules,
                 receivers,
+                time_intervals,
+                templates: Arc::new(templates),
                 original: text.to_string(),
             }),
             _ => Err(p),
@@ -509,6 +559,52 @@ impl NotifyConfig {
     pub fn receiver(&self, name: &str) -> Option<&Receiver> {
         self.receivers.iter().find(|r| r.name == name)
     }
+
+    /// Why `route` sends nothing at `now` (Unix ms): the name of the mute
+    /// interval it is in, or that it is outside its active intervals.
+    pub fn time_muted(&self, route: &Route, now: i64) -> Option<String> {
+        let matches = |name: &String| {
+            self.time_intervals
+                .get(name)
+                .is_some_and(|i| super::timeinterval::any_contains(i, now))
+        };
+        if let Some(name) = route.mute_time_intervals.iter().find(|n| matches(n)) {
+            return Some(format!("mute time interval {name:?}"));
+        }
+        if !route.active_time_intervals.is_empty()
+            && !route.active_time_intervals.iter().any(matches)
+        {
+            return Some("outside its active time intervals".into());
+        }
+        None
+    }
+}
+
+fn build_time_intervals(
+    new: &[RawNamedInterval],
+    legacy: &[RawNamedInterval],
+    p: &mut Vec<String>,
+) -> BTreeMap<String, Vec<TimeInterval>> {
+    let mut out = BTreeMap::new();
+    for (section, list) in [("time_intervals", new), ("mute_time_intervals", legacy)] {
+        for (i, named) in list.iter().enumerate() {
+            let at = format!("{section}[{i}]");
+            if named.name.is_empty() {
+                p.push(format!("{at}: missing name in time interval"));
+                continue;
+            }
+            let intervals: Vec<TimeInterval> = named
+                .time_intervals
+                .iter()
+                .enumerate()
+                .map(|(j, t)| t.build(&format!("{at} ({:?}).time_intervals[{j}]", named.name), p))
+                .collect();
+            if out.insert(named.name.clone(), intervals).is_some() {
+                p.push(format!("time interval {:?} is not unique", named.name));
+            }
+        }
+    }
+    out
 }
 
 fn title_case_header(k: &str) -> String {
@@ -522,137 +618,6 @@ fn title_case_header(k: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("-")
-}
-
-fn build_route(
-    r: RawRoute,
-    parent: &Route,
-    at: &str,
-    id: &str,
-    receivers: &HashSet<String>,
-    p: &mut Vec<String>,
-) -> Route {
-    let receiver = r.receiver.unwrap_or_else(|| parent.receiver.clone());
-    if !receiver.is_empty() && !receivers.contains(&receiver) {
-        p.push(format!(
-            "{at}: undefined receiver {receiver:?} used in route"
-        ));
-    }
-    let group_by = match r.group_by {
-        None => parent.group_by.clone(),
-        Some(g) if g.iter().any(|l| l == "...") => {
-            if g.len() > 1 {
-                p.push(format!("{at}.group_by: cannot have wildcard group_by (`...`) and other labels at the same time"));
-            }
-            None
-        }
-        Some(g) => {
-            let mut seen = HashSet::new();
-            for l in &g {
-                if !sightline_model::is_valid_label_name(l) {
-                    p.push(format!("{at}.group_by: invalid label name {l:?}"));
-                }
-                if !seen.insert(l) {
-                    p.push(format!("{at}.group_by: duplicated label {l:?}"));
-                }
-            }
-            Some(g)
-        }
-    };
-    if !r.mute_time_intervals.is_empty() || !r.active_time_intervals.is_empty() {
-        p.push(format!(
-            "{at}: mute_time_intervals and active_time_intervals are not supported yet"
-        ));
-    }
-    let mut matchers = parse_matchers(&r.matchers, at, p);
-    matchers.extend(legacy_matchers(&r.match_eq, &r.match_re, at, p));
-    let group_interval = duration(
-        &r.group_interval,
-        parent.group_interval,
-        &format!("{at}.group_interval"),
-        p,
-    );
-    let repeat_interval = duration(
-        &r.repeat_interval,
-        parent.repeat_interval,
-        &format!("{at}.repeat_interval"),
-        p,
-    );
-    if group_interval.is_zero() {
-        p.push(format!("{at}.group_interval: cannot be zero"));
-    }
-    if repeat_interval.is_zero() {
-        p.push(format!("{at}.repeat_interval: cannot be zero"));
-    }
-    let mut node = Route {
-        receiver,
-        group_by,
-        group_wait: duration(
-            &r.group_wait,
-            parent.group_wait,
-            &format!("{at}.group_wait"),
-            p,
-        ),
-        group_interval,
-        repeat_interval,
-        matchers,
-        continue_: r.continue_,
-        routes: Vec::new(),
-        id: id.to_string(),
-    };
-    node.routes = r
-        .routes
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            build_route(
-                c,
-                &node,
-                &format!("{at}.routes[{i}]"),
-                &format!("{id}.{i}"),
-                receivers,
-                p,
-            )
-        })
-        .collect();
-    node
-}
-
-impl Route {
-    /// The routes an alert goes to: the deepest matching children, with
-    /// `continue` letting later siblings match too; the node itself if no
-    /// child matches.
-    pub fn matching(&self, labels: &BTreeMap<String, String>) -> Vec<&Route> {
-        if !super::matchers::all_match(&self.matchers, labels) {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        for child in &self.routes {
-            let found = child.matching(labels);
-            if found.is_empty() {
-                continue;
-            }
-            out.extend(found);
-            if !child.continue_ {
-                break;
-            }
-        }
-        if out.is_empty() {
-            out.push(self);
-        }
-        out
-    }
-
-    /// The labels an alert is grouped by on this route.
-    pub fn group_labels(&self, labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-        match &self.group_by {
-            None => labels.clone(),
-            Some(by) => by
-                .iter()
-                .filter_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())))
-                .collect(),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -722,6 +687,95 @@ receivers:
         let l = labels(&[("alertname", "A"), ("severity", "page"), ("x", "y")]);
         assert_eq!(c.route.routes[0].group_labels(&l), l);
         assert_eq!(c.route.group_labels(&l), labels(&[("alertname", "A")]));
+    }
+
+    #[test]
+    fn time_intervals_on_routes() {
+        let c = NotifyConfig::parse(
+            r#"
+route:
+  receiver: a
+  routes:
+    - {receiver: a, matchers: [x="1"], mute_time_intervals: [weekend], routes: [{receiver: a, matchers: [y="1"]}]}
+    - {receiver: a, matchers: [x="2"], active_time_intervals: [weekend, old]}
+receivers: [{name: a}]
+time_intervals:
+  - name: weekend
+    time_intervals: [{weekdays: [saturday, sunday]}]
+mute_time_intervals:
+  - name: old
+    time_intervals: [{years: ['1999']}]
+"#,
+        )
+        .unwrap();
+        // 2024-01-06 was a Saturday, 2024-01-08 a Monday.
+        let saturday = 1_704_542_400_000;
+        let monday = saturday + 2 * 86_400_000;
+        let (muted, active) = (&c.route.routes[0], &c.route.routes[1]);
+        assert!(c.time_muted(muted, saturday).unwrap().contains("weekend"));
+        assert_eq!(c.time_muted(muted, monday), None);
+        assert_eq!(c.time_muted(active, saturday), None);
+        assert!(c.time_muted(active, monday).is_some());
+        // Not inherited by child routes, as in Alertmanager.
+        assert_eq!(c.time_muted(&muted.routes[0], saturday), None);
+        assert_eq!(c.time_muted(&c.route, saturday), None);
+
+        let problems = NotifyConfig::parse(
+            "route:\n  receiver: a\n  mute_time_intervals: [t]\n  active_time_intervals: [t]\n  routes: [{receiver: a, mute_time_intervals: [nope]}]\nreceivers: [{name: a}]\ntime_intervals: [{name: t, time_intervals: [{weekdays: [noday]}]}]\nmute_time_intervals: [{name: t}]\n",
+        )
+        .unwrap_err()
+        .join("\n");
+        for needle in [
+            "root route must not have any mute time intervals",
+            "root route must not have any active time intervals",
+            "undefined time interval \"nope\" used in route",
+            "time interval \"t\" is not unique",
+            "not a valid weekday",
+        ] {
+            assert!(
+                problems.contains(needle),
+                "{needle} missing from:\n{problems}"
+            );
+        }
+    }
+
+    #[test]
+    fn template_files_are_loaded_relative_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("t")).unwrap();
+        std::fs::write(
+            dir.path().join("t/a.tmpl"),
+            r#"{{ define "my.title" }}T{{ template "my.part" . }}{{ end }}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("t/b.tmpl"),
+            r#"{{ define "my.part" }}{{ .Status }}{{ end }}"#,
+        )
+        .unwrap();
+        let text = "templates: ['t/*.tmpl']\nroute: {receiver: a}\nreceivers:\n  - name: a\n    slack_configs: [{api_url: 'http://x/', title: '{{ template \"my.title\" . }}'}]\n";
+        let path = dir.path().join("am.yml");
+        std::fs::write(&path, text).unwrap();
+        let c = NotifyConfig::load(&path).unwrap();
+        assert!(c.templates.contains("my.title"));
+        assert!(c.templates.contains("slack.default.title"));
+        // From elsewhere, the relative glob finds nothing and the call is
+        // undefined.
+        let e = NotifyConfig::parse(text).unwrap_err().join("\n");
+        assert!(e.contains("template \"my.title\" is not defined"), "{e}");
+        std::fs::write(
+            dir.path().join("t/c.tmpl"),
+            "{{ define \"x\" }}{{ template \"y\" }}{{ end }}{{ if }}",
+        )
+        .unwrap();
+        let e = NotifyConfig::load(&path).unwrap_err().join("\n");
+        assert!(e.contains("c.tmpl"), "{e}");
+        let e = NotifyConfig::parse(
+            "templates: ['/nonexistent/file.tmpl']\nroute: {receiver: a}\nreceivers: [{name: a}]\n",
+        )
+        .unwrap_err()
+        .join("\n");
+        assert!(e.contains("no such file"), "{e}");
     }
 
     #[test]

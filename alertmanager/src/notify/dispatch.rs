@@ -4,20 +4,24 @@
 //! inhibited alerts are dropped and each receiver integration is notified
 //! only if the notification log says something changed, or
 //! `repeat_interval` has passed. The log is persisted, so a restart neither
-//! loses nor repeats notifications.
+//! loses nor repeats notifications. A route in one of its
+//! `mute_time_intervals`, or outside its `active_time_intervals`, skips its
+//! flushes (the group keeps its alerts and timers). The configuration can
+//! be swapped while running ([`Dispatcher::reload`]); alerts, silences and
+//! the log stay.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use super::config::{NotifyConfig, Receiver, Route};
 use super::matchers::all_match;
+pub use super::metrics::NotifyStats;
 use super::receivers::{self, Integration, Notification};
-use super::silence::{write_atomically, Silences};
+use super::silence::{write_atomically, SilenceState, Silences};
 
 /// An alert held by the dispatcher; times are Unix ms.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,48 +77,25 @@ struct AggrGroup {
     next_flush: i64,
 }
 
-/// Counters of notifications, per integration kind.
-#[derive(Debug, Default)]
-pub struct NotifyStats {
-    pub sent: [AtomicU64; 3],
-    pub failed: [AtomicU64; 3],
-}
-
-impl NotifyStats {
-    /// Prometheus exposition lines, Alertmanager's metric names.
-    pub fn exposition(&self) -> String {
-        let mut out = String::from("# TYPE alertmanager_notifications_total counter\n");
-        for (i, k) in ["webhook", "slack", "email"].iter().enumerate() {
-            out.push_str(&format!(
-                "alertmanager_notifications_total{{integration=\"{k}\"}} {}\n",
-                self.sent[i].load(Ordering::Relaxed)
-            ));
-        }
-        out.push_str("# TYPE alertmanager_notifications_failed_total counter\n");
-        for (i, k) in ["webhook", "slack", "email"].iter().enumerate() {
-            out.push_str(&format!(
-                "alertmanager_notifications_failed_total{{integration=\"{k}\"}} {}\n",
-                self.failed[i].load(Ordering::Relaxed)
-            ));
-        }
-        out
-    }
-}
-
 struct State {
     alerts: HashMap<String, AmAlert>,
     groups: BTreeMap<String, AggrGroup>,
     nflog: BTreeMap<String, LogEntry>,
     silences: Silences,
+    /// When resolved alerts no group holds are next looked for (Unix ms).
+    next_forget: i64,
 }
+
+/// How often resolved alerts no group holds are looked for: the dispatcher
+/// ticks every 50 ms, and scanning every alert that often is wasted work.
+const FORGET_EVERY_MS: i64 = 1_000;
 
 /// Routes, groups, mutes and sends alerts.
 pub struct Dispatcher {
-    config: Arc<NotifyConfig>,
+    config: RwLock<Arc<NotifyConfig>>,
     state: Mutex<State>,
     nflog_path: Option<PathBuf>,
     external_url: String,
-    client: reqwest::Client,
     pub stats: Arc<NotifyStats>,
 }
 
@@ -162,38 +143,105 @@ impl Dispatcher {
                 .unwrap_or_default(),
             _ => BTreeMap::new(),
         };
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| crate::Error::Backend(e.to_string()))?;
+        let stats = Arc::new(NotifyStats::default());
+        stats.reloaded(true);
         Ok(Arc::new(Self {
-            config: Arc::new(config),
+            config: RwLock::new(Arc::new(config)),
             state: Mutex::new(State {
                 alerts: HashMap::new(),
                 groups: BTreeMap::new(),
                 nflog,
                 silences,
+                next_forget: 0,
             }),
             nflog_path,
             external_url,
-            client,
-            stats: Arc::default(),
+            stats,
         }))
     }
 
-    pub fn config(&self) -> &NotifyConfig {
-        &self.config
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<NotifyConfig> {
+        Arc::clone(&self.config.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Puts `config` in force. Alerts, silences and the notification log
+    /// stay; alerts are routed again, groups that still exist keep their
+    /// timers and new ones wait their `group_wait`. Sends already under way
+    /// finish with the integration they started with.
+    pub fn reload(&self, config: NotifyConfig) {
+        let config = Arc::new(config);
+        let now = now_ms();
+        let mut st = lock(&self.state);
+        let old = std::mem::take(&mut st.groups);
+        let mut groups = BTreeMap::new();
+        for (fp, a) in &st.alerts {
+            for route in config.route.matching(&a.labels) {
+                let labels = route.group_labels(&a.labels);
+                let key = group_key(route, &labels);
+                let next_flush = old
+                    .get(&key)
+                    .map_or(now + route.group_wait.as_millis() as i64, |g| g.next_flush);
+                groups
+                    .entry(key.clone())
+                    .or_insert_with(|| AggrGroup {
+                        key,
+                        route: route.clone(),
+                        labels,
+                        alerts: BTreeSet::new(),
+                        next_flush,
+                    })
+                    .alerts
+                    .insert(fp.clone());
+            }
+        }
+        st.groups = groups;
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = config;
+        drop(st);
+        self.stats.reloaded(true);
+    }
+
+    /// The dispatcher's metrics in the Prometheus text format, under
+    /// Alertmanager's names.
+    pub fn metrics_text(&self) -> String {
+        let now = now_ms();
+        let (mut active, mut suppressed) = (0, 0);
+        for v in self.alerts() {
+            if v.silenced_by.is_empty() && v.inhibited_by.is_empty() {
+                active += 1;
+            } else {
+                suppressed += 1;
+            }
+        }
+        let mut sil = [0usize; 3];
+        self.with_silences(|s| {
+            for x in s.list() {
+                sil[match x.state(now) {
+                    SilenceState::Active => 0,
+                    SilenceState::Pending => 1,
+                    SilenceState::Expired => 2,
+                }] += 1;
+            }
+        });
+        let mut out = self.stats.exposition();
+        out.push_str(&super::metrics::state_gauges(
+            [("active", active), ("suppressed", suppressed)],
+            [("active", sil[0]), ("pending", sil[1]), ("expired", sil[2])],
+        ));
+        out
     }
 
     /// Takes alerts in (from rules or `POST /api/v2/alerts`).
     pub fn receive(&self, alerts: Vec<AmAlert>) {
         let now = now_ms();
         let mut st = lock(&self.state);
+        // Read under the state lock: a reload swaps the two together.
+        let config = self.config();
         for mut a in alerts {
             a.updated_at = now;
             if a.ends_at == 0 {
                 a.timeout = true;
-                a.ends_at = now + self.config.resolve_timeout.as_millis() as i64;
+                a.ends_at = now + config.resolve_timeout.as_millis() as i64;
             }
             let fp = fingerprint(&a.labels);
             if let Some(old) = st.alerts.get(&fp) {
@@ -203,7 +251,7 @@ impl Dispatcher {
                     a.starts_at = a.starts_at.min(old.starts_at);
                 }
             }
-            for route in self.config.route.matching(&a.labels) {
+            for route in config.route.matching(&a.labels) {
                 let labels = route.group_labels(&a.labels);
                 let key = group_key(route, &labels);
                 let wait = route.group_wait.as_millis() as i64;
@@ -233,16 +281,23 @@ impl Dispatcher {
         }
     }
 
-    fn muted(&self, st: &State, a: &AmAlert, now: i64) -> (Vec<String>, Vec<String>) {
+    /// The silences and the inhibiting alerts muting alert `a`, whose
+    /// fingerprint is `fp`.
+    fn muted(
+        config: &NotifyConfig,
+        st: &State,
+        fp: &str,
+        a: &AmAlert,
+        now: i64,
+    ) -> (Vec<String>, Vec<String>) {
         let silenced = st.silences.muting(&a.labels, now);
-        let fp = fingerprint(&a.labels);
         let mut inhibited = Vec::new();
-        for rule in &self.config.inhibit_rules {
+        for rule in &config.inhibit_rules {
             if !all_match(&rule.target, &a.labels) {
                 continue;
             }
             for (sfp, s) in &st.alerts {
-                if *sfp == fp || s.resolved(now) || !all_match(&rule.source, &s.labels) {
+                if sfp == fp || s.resolved(now) || !all_match(&rule.source, &s.labels) {
                     continue;
                 }
                 if rule
@@ -268,6 +323,10 @@ impl Dispatcher {
             .filter(|g| g.next_flush <= now)
             .map(|g| g.key.clone())
             .collect();
+        if due.is_empty() && now < st.next_forget {
+            return;
+        }
+        let config = self.config();
         let mut jobs = Vec::new();
         for key in due {
             let Some(g) = st.groups.get(&key) else {
@@ -280,7 +339,7 @@ impl Dispatcher {
             let mut resolved = Vec::new();
             for fp in &members {
                 let Some(a) = st.alerts.get(fp) else { continue };
-                let (s, i) = self.muted(&st, a, now);
+                let (s, i) = Self::muted(&config, &st, fp, a, now);
                 if !s.is_empty() || !i.is_empty() {
                     continue;
                 }
@@ -290,13 +349,21 @@ impl Dispatcher {
                     firing.push((fp.clone(), a.clone()));
                 }
             }
-            if let Some(receiver) = self.config.receiver(&route.receiver) {
+            // Outside its active times, or inside a mute time, the route
+            // sends nothing; the group carries on as usual.
+            let time_muted = config.time_muted(&route, now);
+            if let Some(why) = &time_muted {
+                tracing::debug!(group = %key, reason = %why, "notifications muted by time");
+            }
+            let receiver = config
+                .receiver(&route.receiver)
+                .filter(|_| time_muted.is_none());
+            if let Some(receiver) = receiver {
+                let firing_set: BTreeSet<String> = firing.iter().map(|(f, _)| f.clone()).collect();
+                let resolved_set: BTreeSet<String> =
+                    resolved.iter().map(|(f, _)| f.clone()).collect();
                 for integration in receivers::integrations(receiver) {
                     let log_key = format!("{key}/{}/{}", receiver.name, integration.id());
-                    let firing_set: BTreeSet<String> =
-                        firing.iter().map(|(f, _)| f.clone()).collect();
-                    let resolved_set: BTreeSet<String> =
-                        resolved.iter().map(|(f, _)| f.clone()).collect();
                     let entry = st.nflog.get(&log_key);
                     let repeat = route.repeat_interval.as_millis() as i64;
                     if !needs_update(
@@ -315,8 +382,8 @@ impl Dispatcher {
                     }
                     jobs.push(Job {
                         log_key,
-                        firing: firing_set,
-                        resolved: resolved_set,
+                        firing: firing_set.clone(),
+                        resolved: resolved_set.clone(),
                         notification: Notification {
                             receiver: receiver.name.clone(),
                             group_key: key.clone(),
@@ -324,6 +391,7 @@ impl Dispatcher {
                             alerts,
                             external_url: self.external_url.clone(),
                             now,
+                            templates: Arc::clone(&config.templates),
                         },
                         integration,
                         deadline: now + route.group_interval.as_millis() as i64,
@@ -346,14 +414,18 @@ impl Dispatcher {
                 }
             }
         }
-        // Forget resolved alerts no group holds any more.
-        let held: BTreeSet<String> = st
-            .groups
-            .values()
-            .flat_map(|g| g.alerts.iter().cloned())
-            .collect();
-        st.alerts
-            .retain(|fp, a| held.contains(fp) || !a.resolved(now - 15 * 60 * 1000));
+        // Forget resolved alerts no group holds any more (now and then).
+        if now >= st.next_forget {
+            st.next_forget = now + FORGET_EVERY_MS;
+            let st = &mut *st;
+            let held: HashSet<&str> = st
+                .groups
+                .values()
+                .flat_map(|g| g.alerts.iter().map(String::as_str))
+                .collect();
+            st.alerts
+                .retain(|fp, a| held.contains(fp.as_str()) || !a.resolved(now - 15 * 60 * 1000));
+        }
         drop(st);
         for job in jobs {
             let this = Arc::clone(self);
@@ -363,18 +435,21 @@ impl Dispatcher {
 
     async fn deliver(self: Arc<Self>, job: Job) {
         let kind = job.integration.kind_index();
+        self.stats.notification(kind);
         let mut backoff = Duration::from_millis(100);
         loop {
-            match receivers::send(&self.client, &job.integration, &job.notification).await {
+            let started = Instant::now();
+            let result = receivers::send(&job.integration, &job.notification).await;
+            self.stats.request(kind, started.elapsed(), result.is_ok());
+            match result {
                 Ok(()) => {
-                    self.stats.sent[kind].fetch_add(1, Ordering::Relaxed);
                     self.record(&job);
                     return;
                 }
                 Err(e) => {
-                    self.stats.failed[kind].fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(receiver = %job.notification.receiver, integration = job.integration.id(), error = %e, "notification failed");
                     if now_ms() + backoff.as_millis() as i64 >= job.deadline {
+                        self.stats.failed(kind, e.reason);
                         return;
                     }
                     tokio::time::sleep(backoff).await;
@@ -410,19 +485,19 @@ impl Dispatcher {
     pub fn alerts(&self) -> Vec<AlertView> {
         let now = now_ms();
         let st = lock(&self.state);
+        let config = self.config();
         let mut out: Vec<AlertView> = st
             .alerts
             .iter()
             .filter(|(_, a)| !a.resolved(now))
             .map(|(fp, a)| {
-                let (s, i) = self.muted(&st, a, now);
+                let (s, i) = Self::muted(&config, &st, fp, a, now);
                 AlertView {
                     alert: a.clone(),
                     fingerprint: fp.clone(),
                     silenced_by: s,
                     inhibited_by: i,
-                    receivers: self
-                        .config
+                    receivers: config
                         .route
                         .matching(&a.labels)
                         .iter()
@@ -456,7 +531,7 @@ impl Dispatcher {
     }
 
     pub fn receivers(&self) -> Vec<String> {
-        self.config
+        self.config()
             .receivers
             .iter()
             .map(|r: &Receiver| r.name.clone())

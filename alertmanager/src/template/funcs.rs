@@ -44,6 +44,8 @@ const FUNCTIONS: &[&str] = &[
     "title",
     "toLower",
     "toUpper",
+    "trimSpace",
+    "urlquery",
     "value",
 ];
 
@@ -113,6 +115,11 @@ pub(super) fn call(name: &str, mut args: Vec<Value>, query: Option<QueryFn<'_>>)
             let parts: Vec<String> = args.iter().map(text).collect();
             Value::Str(format!("{}\n", parts.join(" ")))
         }
+        "trimSpace" => {
+            one(&args)?;
+            Value::Str(text(&args[0]).trim().to_string())
+        }
+        "urlquery" => Value::Str(query_escape(&go_print(&args))),
         "toUpper" => {
             one(&args)?;
             Value::Str(text(&args[0]).to_uppercase())
@@ -482,4 +489,20 @@ pub fn humanize_timestamp(v: f64) -> String {
         }
     }
     format!("{}{frac} +0000 UTC", t.format("%Y-%m-%d %H:%M:%S"))
+}
+
+/// Go's `url.QueryEscape`: unreserved bytes kept, space as `+`, the rest
+/// percent-encoded.
+pub(crate) fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }

@@ -2,14 +2,28 @@
 //! rule files use (Go's text/template syntax, the part rules need), with
 //! Prometheus's variables (`$labels`, `$value`, `$externalLabels`,
 //! `$externalURL`) and functions (`humanize`, `printf`, `query`, …).
+//!
+//! Notification templates use the same engine with Alertmanager's data
+//! (`.Status`, `.Alerts`, `.CommonLabels`, …) and named templates:
+//! `{{ define "name" }}…{{ end }}` in template files, gathered in a
+//! [`TemplateSet`] that starts with Alertmanager's default names
+//! (`__subject`, `slack.default.title`, …), and called from a receiver's
+//! fields with `{{ template "name" . }}`.
 
 mod funcs;
 pub mod gofmt;
 mod parse;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use parse::{Node, Pipeline, Term};
+
+/// Named templates by name.
+type Defs = BTreeMap<String, Vec<Node>>;
+
+/// How deep `{{ template }}` calls may nest (Go stops runaway recursion too).
+const MAX_TEMPLATE_DEPTH: usize = 100;
 
 use crate::{Error, QueryResult, Result};
 
@@ -97,7 +111,27 @@ impl Value {
 
     fn field(&self, name: &str) -> Result<Value> {
         match (self, name) {
-            (Value::Map(m), "SortedPairs") => Ok(Value::Map(m.clone())),
+            (Value::Map(m), "SortedPairs") => Ok(Value::List(
+                m.iter()
+                    .map(|(k, v)| {
+                        Value::Object(BTreeMap::from([
+                            ("Name".to_string(), Value::Str(k.clone())),
+                            ("Value".to_string(), Value::Str(v.clone())),
+                        ]))
+                    })
+                    .collect(),
+            )),
+            (Value::List(l), pick @ ("Names" | "Values")) => {
+                let key = if pick == "Names" { "Name" } else { "Value" };
+                Ok(Value::List(
+                    l.iter()
+                        .map(|p| match p {
+                            Value::Object(o) => o.get(key).cloned().unwrap_or(Value::Nil),
+                            _ => Value::Nil,
+                        })
+                        .collect(),
+                ))
+            }
             (Value::Map(m), "Names") => {
                 Ok(Value::List(m.keys().cloned().map(Value::Str).collect()))
             }
@@ -153,25 +187,78 @@ pub type QueryFn<'a> = &'a dyn Fn(&str) -> std::result::Result<QueryResult, Stri
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     nodes: Vec<Node>,
+    /// The named templates its text defines.
+    defs: Defs,
+}
+
+/// Named templates called anywhere in `nodes`.
+fn calls_in(nodes: &[Node], out: &mut BTreeSet<String>) {
+    for n in nodes {
+        match n {
+            Node::Template { name, .. } => {
+                out.insert(name.clone());
+            }
+            Node::If {
+                then, otherwise, ..
+            } => {
+                calls_in(then, out);
+                calls_in(otherwise, out);
+            }
+            Node::Range {
+                body, otherwise, ..
+            }
+            | Node::With {
+                body, otherwise, ..
+            } => {
+                calls_in(body, out);
+                calls_in(otherwise, out);
+            }
+            Node::Text(_) | Node::Action(_) => {}
+        }
+    }
 }
 
 impl Template {
     /// Parses `src`; unknown functions, undefined variables and unbalanced
     /// blocks are errors, as in Go's parser.
     pub fn parse(src: &str) -> Result<Self> {
-        parse::parse(src)
-            .map(|nodes| Self { nodes })
-            .map_err(|e| Error::Template(format!("template: {e}")))
+        let parsed = parse::parse(src).map_err(|e| Error::Template(format!("template: {e}")))?;
+        Ok(Self {
+            nodes: parsed.nodes,
+            // A later definition of a name replaces an earlier one, as Go's.
+            defs: parsed.defs.into_iter().collect(),
+        })
+    }
+
+    /// The names this template calls with `{{ template }}` that it does not
+    /// define itself.
+    pub fn calls(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        calls_in(&self.nodes, &mut out);
+        for body in self.defs.values() {
+            calls_in(body, &mut out);
+        }
+        out.retain(|n| !self.defs.contains_key(n));
+        out
     }
 
     /// Executes the template with `root` as `.` and `$` (notification
     /// templates: `.Status`, `.Alerts`, `.GroupLabels`, …).
     pub fn render_value(&self, root: Value) -> Result<String> {
+        self.render_value_in(root, None)
+    }
+
+    /// [`Template::render_value`] with the named templates of `set`
+    /// callable (the template's own definitions take precedence).
+    pub fn render_value_in(&self, root: Value, set: Option<&TemplateSet>) -> Result<String> {
         let mut exec = Exec {
             vars: vec![vec![("$".into(), root.clone())]],
             query: None,
             out: String::new(),
             steps: 0,
+            own: &self.defs,
+            shared: set.map(|s| &s.defs),
+            depth: 0,
         };
         exec.nodes(&self.nodes, &root)?;
         Ok(exec.out)
@@ -195,9 +282,85 @@ impl Template {
             query,
             out: String::new(),
             steps: 0,
+            own: &self.defs,
+            shared: None,
+            depth: 0,
         };
         exec.nodes(&self.nodes, &root)?;
         Ok(exec.out)
+    }
+}
+
+/// Named templates for notifications: Alertmanager's default names, then
+/// the definitions of the configured template files (a later definition of
+/// a name replaces an earlier one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateSet {
+    defs: Defs,
+}
+
+impl Default for TemplateSet {
+    /// Alertmanager's default template names.
+    fn default() -> Self {
+        let mut set = Self { defs: Defs::new() };
+        // The built-in text parses (a unit test checks); were it not to,
+        // the set would start without defaults.
+        if let Err(e) = set.add(DEFAULT_TEMPLATES) {
+            debug_assert!(false, "default templates: {e}");
+        }
+        set
+    }
+}
+
+/// Alertmanager's default template names, written for this engine.
+const DEFAULT_TEMPLATES: &str = include_str!("default.tmpl");
+
+impl TemplateSet {
+    /// Adds the definitions in `src`; text outside definitions is ignored,
+    /// as Alertmanager does with template files.
+    pub fn add(&mut self, src: &str) -> Result<()> {
+        let t = Template::parse(src)?;
+        self.defs.extend(t.defs);
+        Ok(())
+    }
+
+    /// Reads and adds template files; every problem is reported.
+    pub fn add_files<P: AsRef<Path>>(
+        &mut self,
+        files: &[P],
+    ) -> std::result::Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        for f in files {
+            let f = f.as_ref();
+            match std::fs::read_to_string(f) {
+                Ok(text) => {
+                    if let Err(e) = self.add(&text) {
+                        problems.push(format!("{}: {e}", f.display()));
+                    }
+                }
+                Err(e) => problems.push(format!("{}: {e}", f.display())),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Whether `name` is defined.
+    pub fn contains(&self, name: &str) -> bool {
+        self.defs.contains_key(name)
+    }
+
+    /// Names called by the set's definitions that nothing defines.
+    pub fn undefined_calls(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for body in self.defs.values() {
+            calls_in(body, &mut out);
+        }
+        out.retain(|n| !self.defs.contains_key(n));
+        out
     }
 }
 
@@ -210,6 +373,9 @@ struct Exec<'a> {
     query: Option<QueryFn<'a>>,
     out: String,
     steps: usize,
+    own: &'a Defs,
+    shared: Option<&'a Defs>,
+    depth: usize,
 }
 
 impl Exec<'_> {
@@ -267,9 +433,40 @@ impl Exec<'_> {
                     self.vars.pop();
                     r?;
                 }
+                Node::Template { name, pipe } => {
+                    let arg = match pipe {
+                        Some(p) => {
+                            self.vars.push(Vec::new());
+                            let v = self.pipeline(p, dot);
+                            self.vars.pop();
+                            v?
+                        }
+                        None => Value::Nil,
+                    };
+                    self.call_template(name, arg)?;
+                }
             }
         }
         Ok(())
+    }
+
+    fn call_template(&mut self, name: &str, arg: Value) -> Result<()> {
+        let (own, shared) = (self.own, self.shared);
+        let body = own
+            .get(name)
+            .or_else(|| shared.and_then(|s| s.get(name)))
+            .ok_or_else(|| Error::Template(format!("template: no template {name:?} defined")))?;
+        if self.depth >= MAX_TEMPLATE_DEPTH {
+            return Err(Error::Template(format!(
+                "template: exceeded maximum template depth ({MAX_TEMPLATE_DEPTH}) calling {name:?}"
+            )));
+        }
+        let saved = std::mem::replace(&mut self.vars, vec![vec![("$".into(), arg.clone())]]);
+        self.depth += 1;
+        let r = self.nodes(body, &arg);
+        self.depth -= 1;
+        self.vars = saved;
+        r
     }
 
     fn range(
@@ -355,6 +552,20 @@ impl Exec<'_> {
             args.extend(piped);
             return funcs::call(name, args, self.query);
         }
+        if parse::is_method_call(first) && (cmd.len() > 1 || piped.is_some()) {
+            let base = match first {
+                Term::Field(f) => Term::Field(f[..f.len() - 1].to_vec()),
+                Term::Var(v, f) => Term::Var(v.clone(), f[..f.len() - 1].to_vec()),
+                _ => return Err(Error::Template("not a method".into())),
+            };
+            let base = self.term(&base, dot)?;
+            let mut args = Vec::with_capacity(cmd.len());
+            for t in &cmd[1..] {
+                args.push(self.term(t, dot)?);
+            }
+            args.extend(piped);
+            return remove_labels(base, &args);
+        }
         if piped.is_some() || cmd.len() > 1 {
             return Err(Error::Template(format!(
                 "can't give argument to non-function {first:?}"
@@ -395,6 +606,26 @@ impl Exec<'_> {
             }
         }
     }
+}
+
+/// Alertmanager's `KV.Remove`: the map without the named keys.
+fn remove_labels(base: Value, args: &[Value]) -> Result<Value> {
+    let (Value::Map(mut m), [names]) = (base, args) else {
+        return Err(Error::Template(
+            "wrong arguments for Remove: want a map and a list of names".into(),
+        ));
+    };
+    match names {
+        Value::List(l) => {
+            for n in l {
+                m.remove(&n.to_text());
+            }
+        }
+        other => {
+            m.remove(&other.to_text());
+        }
+    }
+    Ok(Value::Map(m))
 }
 
 /// Expands a label or annotation template as Prometheus does: a failure

@@ -4,7 +4,8 @@
 //! use: pipelines with `|`, variables (`$labels.job`), fields (`.Value`),
 //! string, raw-string and number literals, parentheses, and `if`/`else if`/
 //! `else`, `range`, `with`, `end`, variable declarations, comments and the
-//! `{{-`/`-}}` whitespace trimmers.
+//! `{{-`/`-}}` whitespace trimmers; and for notification templates, named
+//! templates: `define`, `template` and `block`.
 
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while, take_while1};
@@ -37,6 +38,19 @@ pub(crate) enum Node {
         body: Vec<Node>,
         otherwise: Vec<Node>,
     },
+    /// `{{ template "name" pipeline }}`: runs a named template with the
+    /// pipeline's value (nil without one) as `.` and `$`.
+    Template {
+        name: String,
+        pipe: Option<Pipeline>,
+    },
+}
+
+/// A parsed template text: its own nodes and the named templates it defines.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Parsed {
+    pub nodes: Vec<Node>,
+    pub defs: Vec<(String, Vec<Node>)>,
 }
 
 /// `[$a[, $b] :=] command | command …`
@@ -74,6 +88,9 @@ enum Action {
     Range(Pipeline),
     With(Pipeline),
     Comment,
+    Define(String),
+    Template(String, Option<Pipeline>),
+    Block(String, Option<Pipeline>),
 }
 
 enum Token {
@@ -82,21 +99,92 @@ enum Token {
 }
 
 /// Parses a template; errors name the problem and its byte offset.
-pub(crate) fn parse(src: &str) -> Result<Vec<Node>, String> {
+pub(crate) fn parse(src: &str) -> Result<Parsed, String> {
     let tokens = lex(src)?;
-    let mut scopes = vec![vec![
-        "$".to_string(),
-        "$labels".to_string(),
-        "$externalLabels".to_string(),
-        "$externalURL".to_string(),
-        "$value".to_string(),
-    ]];
+    let mut raw_defs = Vec::new();
+    let main = extract_defs(tokens, true, &mut raw_defs)?;
+    let rule_vars = ["$", "$labels", "$externalLabels", "$externalURL", "$value"];
+    let nodes = parse_tokens(main, &rule_vars)?;
+    let mut defs = Vec::with_capacity(raw_defs.len());
+    for (name, body) in raw_defs {
+        // A named template sees only `$`, its argument.
+        let body = parse_tokens(body, &["$"]).map_err(|e| format!("in {name:?}: {e}"))?;
+        defs.push((name, body));
+    }
+    Ok(Parsed { nodes, defs })
+}
+
+fn parse_tokens(tokens: Vec<Token>, vars: &[&str]) -> Result<Vec<Node>, String> {
+    let mut scopes = vec![vars.iter().map(|v| v.to_string()).collect()];
     let mut it = tokens.into_iter().peekable();
     let (nodes, end) = parse_list(&mut it, &mut scopes)?;
     match end {
         None => Ok(nodes),
         Some(_) => Err("unexpected {{end}} or {{else}}".into()),
     }
+}
+
+/// Takes `{{define}}` bodies (allowed at the top level only) and
+/// `{{block}}` bodies (anywhere; the block becomes a `{{template}}` call)
+/// out of a token stream.
+fn extract_defs(
+    tokens: Vec<Token>,
+    top: bool,
+    defs: &mut Vec<(String, Vec<Token>)>,
+) -> Result<Vec<Token>, String> {
+    let mut out = Vec::new();
+    let mut it = tokens.into_iter();
+    let mut depth = 0usize;
+    while let Some(tok) = it.next() {
+        match tok {
+            Token::Action(Action::Define(name)) => {
+                if !top || depth > 0 {
+                    return Err(format!("unexpected {{{{define {name:?}}}}} inside a block"));
+                }
+                let body = block_body(&mut it, &name)?;
+                let body = extract_defs(body, false, defs)?;
+                defs.push((name, body));
+            }
+            Token::Action(Action::Block(name, pipe)) => {
+                let body = block_body(&mut it, &name)?;
+                let body = extract_defs(body, false, defs)?;
+                defs.push((name.clone(), body));
+                out.push(Token::Action(Action::Template(name, pipe)));
+            }
+            Token::Action(a @ (Action::If(_) | Action::Range(_) | Action::With(_))) => {
+                depth += 1;
+                out.push(Token::Action(a));
+            }
+            Token::Action(Action::End) => {
+                depth = depth.saturating_sub(1);
+                out.push(Token::Action(Action::End));
+            }
+            t => out.push(t),
+        }
+    }
+    Ok(out)
+}
+
+/// The tokens up to the `{{end}}` closing a `define` or `block`.
+fn block_body(it: &mut std::vec::IntoIter<Token>, name: &str) -> Result<Vec<Token>, String> {
+    let mut depth = 0usize;
+    let mut body = Vec::new();
+    for tok in it.by_ref() {
+        match &tok {
+            Token::Action(
+                Action::If(_)
+                | Action::Range(_)
+                | Action::With(_)
+                | Action::Define(_)
+                | Action::Block(..),
+            ) => depth += 1,
+            Token::Action(Action::End) if depth == 0 => return Ok(body),
+            Token::Action(Action::End) => depth -= 1,
+            _ => {}
+        }
+        body.push(tok);
+    }
+    Err(format!("unexpected EOF: missing {{{{end}}}} of {name:?}"))
 }
 
 enum BlockEnd {
@@ -115,6 +203,15 @@ fn parse_list(
             Token::Text(t) => nodes.push(Node::Text(t)),
             Token::Action(a) => match a {
                 Action::Comment => {}
+                Action::Define(name) | Action::Block(name, _) => {
+                    return Err(format!("unexpected definition of {name:?} here"))
+                }
+                Action::Template(name, pipe) => {
+                    if let Some(p) = &pipe {
+                        check_pipeline(p, scopes)?;
+                    }
+                    nodes.push(Node::Template { name, pipe });
+                }
                 Action::Pipe(p) => {
                     check_pipeline(&p, scopes)?;
                     declare(&p, scopes);
@@ -269,6 +366,7 @@ fn check_pipeline(p: &Pipeline, scopes: &[Vec<String>]) -> Result<(), String> {
                 }
                 Term::Paren(inner, _) => check_pipeline(inner, scopes)?,
                 _ if i > 0 && matches!(cmd[0], Term::Func(_)) => {}
+                _ if i > 0 && is_method_call(&cmd[0]) => {}
                 _ if i > 0 => {
                     return Err(format!("can't give argument to non-function {:?}", cmd[0]))
                 }
@@ -277,6 +375,15 @@ fn check_pipeline(p: &Pipeline, scopes: &[Vec<String>]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `.Labels.Remove …`: the one method notification templates call with
+/// arguments.
+pub(crate) fn is_method_call(t: &Term) -> bool {
+    match t {
+        Term::Field(f) | Term::Var(_, f) => f.last().is_some_and(|l| l == "Remove"),
+        _ => false,
+    }
 }
 
 fn lex(src: &str) -> Result<Vec<Token>, String> {
@@ -390,6 +497,27 @@ fn parse_action(s: &str) -> Result<Action, String> {
     }
     if let Some(r) = keyword("with") {
         return Ok(Action::With(pipeline(r)?));
+    }
+    for k in ["define", "template", "block"] {
+        if let Some(r) = keyword(k) {
+            let (rest, name) = preceded(
+                multispace0,
+                alt((string_literal, raw_string.map(|r: &str| r.to_string()))),
+            )
+            .parse(r)
+            .map_err(|_| format!("{k}: the template name must be a quoted string"))?;
+            let pipe = if rest.trim().is_empty() {
+                None
+            } else {
+                Some(pipeline(rest)?)
+            };
+            return match (k, pipe) {
+                ("define", None) => Ok(Action::Define(name)),
+                ("define", Some(_)) => Err(format!("unexpected pipeline in define {name:?}")),
+                ("template", pipe) => Ok(Action::Template(name, pipe)),
+                (_, pipe) => Ok(Action::Block(name, pipe)),
+            };
+        }
     }
     Ok(Action::Pipe(pipeline(s)?))
 }

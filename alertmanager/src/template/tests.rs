@@ -125,3 +125,127 @@ fn parse_errors() {
     }
     assert!(expand("{{ first 1 }}", &data(0.0), None).starts_with("<error expanding template: "));
 }
+
+fn notification_data() -> Value {
+    let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let alert = Value::Object(BTreeMap::from([
+        ("Status".to_string(), Value::Str("firing".into())),
+        (
+            "Labels".to_string(),
+            Value::Map(labels(&[("alertname", "Disk"), ("job", "node")])),
+        ),
+        (
+            "Annotations".to_string(),
+            Value::Map(labels(&[("summary", "full")])),
+        ),
+        ("GeneratorURL".to_string(), Value::Str("http://p/g".into())),
+    ]));
+    Value::Object(BTreeMap::from([
+        ("Status".to_string(), Value::Str("firing".into())),
+        ("Receiver".to_string(), Value::Str("team a".into())),
+        ("ExternalURL".to_string(), Value::Str("http://am".into())),
+        ("Alerts".to_string(), Value::List(vec![alert])),
+        (
+            "GroupLabels".to_string(),
+            Value::Map(labels(&[("alertname", "Disk")])),
+        ),
+        (
+            "CommonLabels".to_string(),
+            Value::Map(labels(&[("alertname", "Disk"), ("job", "node")])),
+        ),
+    ]))
+}
+
+#[test]
+fn named_templates_define_call_and_block() {
+    let mut set = TemplateSet::default();
+    set.add(
+        r#"ignored text
+{{ define "t.title" }}<{{ .Status }}:{{ template "t.inner" .GroupLabels }}>{{ end }}
+{{ define "t.inner" }}{{ .alertname }}{{ $.alertname }}{{ end }}
+{{ define "t.nodot" }}[{{ . }}]{{ end }}"#,
+    )
+    .unwrap();
+    let render = |src: &str| {
+        Template::parse(src)
+            .unwrap()
+            .render_value_in(notification_data(), Some(&set))
+            .unwrap()
+    };
+    assert_eq!(render(r#"{{ template "t.title" . }}"#), "<firing:DiskDisk>");
+    assert_eq!(render(r#"{{ template "t.nodot" }}"#), "[<no value>]");
+    // A text's own definitions win over the set's.
+    assert_eq!(
+        render(r#"{{ define "t.inner" }}own{{ end }}{{ template "t.title" . }}"#),
+        "<firing:own>"
+    );
+    // `block` defines and calls in one place.
+    assert_eq!(
+        render(r#"a{{ block "b" .Receiver }}({{ . }}){{ end }}z"#),
+        "a(team a)z"
+    );
+    // Calls are found for load-time checks.
+    let t = Template::parse(
+        r#"{{ if true }}{{ template "x" . }}{{ end }}{{ define "y" }}{{ template "z" }}{{ end }}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        t.calls().into_iter().collect::<Vec<_>>(),
+        ["x".to_string(), "z".to_string()]
+    );
+    // Missing names and runaway recursion are errors, not hangs.
+    let e = Template::parse(r#"{{ template "missing" . }}"#)
+        .unwrap()
+        .render_value_in(notification_data(), Some(&set))
+        .unwrap_err();
+    assert!(e.to_string().contains("no template \"missing\""), "{e}");
+    let e = Template::parse(r#"{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" . }}"#)
+        .unwrap()
+        .render_value(Value::Nil)
+        .unwrap_err();
+    assert!(e.to_string().contains("maximum template depth"), "{e}");
+    for bad in [
+        r#"{{ if true }}{{ define "x" }}{{ end }}{{ end }}"#,
+        r#"{{ define "x" }}open"#,
+        r#"{{ template x }}"#,
+        r#"{{ define "x" }}{{ $labels }}{{ end }}"#,
+    ] {
+        assert!(Template::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn alertmanager_default_names() {
+    let set = TemplateSet::default();
+    assert!(set.undefined_calls().is_empty());
+    let render = |src: &str| {
+        Template::parse(src)
+            .unwrap()
+            .render_value_in(notification_data(), Some(&set))
+            .unwrap()
+    };
+    assert_eq!(
+        render(r#"{{ template "slack.default.title" . }}"#),
+        "[FIRING:1] Disk (node)"
+    );
+    assert_eq!(
+        render(r#"{{ template "slack.default.titlelink" . }}"#),
+        "http://am/#/alerts?receiver=team+a"
+    );
+    assert_eq!(
+        render(r#"{{ template "__text_alert_list" .Alerts.Firing }}"#),
+        "Labels:\n - alertname = Disk\n - job = node\nAnnotations:\n - summary = full\nSource: http://p/g\n"
+    );
+    assert_eq!(
+        render(
+            r#"{{ .CommonLabels.Remove .GroupLabels.Names }} {{ .CommonLabels.SortedPairs.Names | join "," }}"#
+        ),
+        "map[job:node] alertname,job"
+    );
+    assert_eq!(render(r#"{{ " x " | trimSpace }}"#), "x");
+}

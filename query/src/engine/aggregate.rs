@@ -21,13 +21,13 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
     let out = match a.op {
         AggregateOp::Topk | AggregateOp::Bottomk => {
             let k = scalar_param(param.as_ref())?;
-            top_k(&ev.memo, input, &a.grouping, k, a.op == AggregateOp::Topk)?
+            top_k(ev.memo, input, &a.grouping, k, a.op == AggregateOp::Topk)?
         }
         AggregateOp::Quantile => {
             let q = scalar_param(param.as_ref())?;
             let mut groups = Groups::default();
             for s in input {
-                groups.add(group_of(&ev.memo, &s.labels, &a.grouping), s.v);
+                groups.add(group_of(ev.memo, &s.labels, &a.grouping), s.v);
             }
             groups.finish(t, |values| quantile(q, values))
         }
@@ -57,7 +57,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
         op => {
             let mut groups = Groups::default();
             for s in input {
-                groups.add(group_of(&ev.memo, &s.labels, &a.grouping), s.v);
+                groups.add(group_of(ev.memo, &s.labels, &a.grouping), s.v);
             }
             groups.finish(t, |values| simple(op, values))
         }
@@ -127,12 +127,9 @@ impl Groups {
     }
 }
 
-/// The group of a sample, memoized per aggregation node and input series.
+/// The group of a sample, memoized per grouping and input series.
 pub(super) fn group_of(memo: &super::LabelMemo, labels: &Labels, grouping: &Grouping) -> Labels {
-    // The grouping lives in the query's syntax tree: its address names this
-    // aggregation for the whole query.
-    let site = grouping as *const Grouping as usize;
-    memo.derived(site, labels, |l| group_labels(l, grouping))
+    memo.grouped(grouping, labels, |l| group_labels(l, grouping))
 }
 
 /// The labels a sample contributes to its group's identity (and output).

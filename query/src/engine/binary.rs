@@ -155,8 +155,18 @@ struct Signer<'a> {
 
 impl Signer<'_> {
     fn signature(&self, labels: &Labels) -> Labels {
+        if self.matches_all_but_name() {
+            // The set without its name: shared with every other such
+            // match and with functions that drop the name.
+            return self.memo.without_name(labels);
+        }
         self.memo
             .derived(self.site, labels, |l| matched_labels(l, self.m))
+    }
+
+    /// No `on`/`ignoring` list: samples match on all labels but the name.
+    fn matches_all_but_name(&self) -> bool {
+        !self.m.on && self.m.labels.is_empty()
     }
 
     fn id(&self, labels: &Labels) -> usize {
@@ -231,11 +241,20 @@ fn vector_vector(
         if !keep {
             continue;
         }
-        let mut labels = sig
-            .memo
-            .derived2(sig.site + 1, &s.labels, &o.labels, |many, one| {
-                result_labels(many, one, op, m)
-            });
+        let mut labels = if m.cardinality == Cardinality::OneToOne
+            && m.include.is_empty()
+            && sig.matches_all_but_name()
+            && drops_name(op)
+        {
+            // What `result_labels` gives here: the many side's set
+            // without its name.
+            sig.memo.without_name(&s.labels)
+        } else {
+            sig.memo
+                .derived2(sig.site + 1, &s.labels, &o.labels, |many, one| {
+                    result_labels(many, one, op, m)
+                })
+        };
         if return_bool {
             labels = sig.memo.intern(sig.memo.without_name(&labels));
         }

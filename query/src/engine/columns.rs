@@ -294,7 +294,7 @@ impl Evaluator<'_> {
         let mut index: HashMap<usize, usize> = HashMap::default();
         let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
         for (m, c) in input.iter().enumerate() {
-            let key = aggregate::group_of(&self.memo, &c.labels, &a.grouping);
+            let key = aggregate::group_of(self.memo, &c.labels, &a.grouping);
             let g = *index.entry(key.storage_id()).or_insert_with(|| {
                 groups.push((key, Vec::new()));
                 groups.len() - 1

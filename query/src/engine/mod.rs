@@ -12,6 +12,10 @@
 //! sample in `[t − lookback, t]` unless it is a staleness marker; a range
 //! selector takes the samples in `[t − range, t]`, markers dropped;
 //! subqueries step on absolute multiples of their step.
+//!
+//! Queries evaluated together at one time — the rules of a group's round —
+//! can share the series they load and the label sets derived from them
+//! through [`SharedSelections`] ([`Engine::instant_shared`]).
 
 mod aggregate;
 mod binary;
@@ -19,6 +23,7 @@ mod columns;
 pub mod error;
 pub mod functions;
 mod selector;
+pub mod shared;
 
 use foldhash::HashMap;
 use std::cell::RefCell;
@@ -32,6 +37,7 @@ use crate::value::{InstantSample, Matrix, Point, RangeSeries, Value, Vector};
 pub use error::{QueryError, Result};
 use functions::{FnArg, FnContext};
 use selector::Loaded;
+pub use shared::SharedSelections;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -85,8 +91,36 @@ impl Engine {
         expr: &Expr,
         t: i64,
     ) -> Result<(Value, QueryStats)> {
+        self.instant_inner(querier, expr, t, None)
+    }
+
+    /// [`Engine::instant`] for one of several queries evaluated together
+    /// (a rule group's round): selectors naming a metric are answered from
+    /// `shared`, which loads each metric once for all of them.
+    pub fn instant_shared(
+        &self,
+        querier: &dyn Querier,
+        expr: &Expr,
+        t: i64,
+        shared: &SharedSelections,
+    ) -> Result<Value> {
+        self.instant_inner(querier, expr, t, Some(shared))
+            .map(|(v, _)| v)
+    }
+
+    fn instant_inner(
+        &self,
+        querier: &dyn Querier,
+        expr: &Expr,
+        t: i64,
+        shared: Option<&SharedSelections>,
+    ) -> Result<(Value, QueryStats)> {
         let started = Instant::now();
-        let mut ev = Evaluator::new(querier, &self.options, t, t, 0)?;
+        let own_memo = LabelMemo::default();
+        let lent = shared.map(|s| s.lend_memo());
+        let memo = lent.as_deref().unwrap_or(&own_memo);
+        let mut ev = Evaluator::new(querier, &self.options, memo, t, t, 0)?;
+        ev.shared = shared;
         ev.load(expr)?;
         let loaded = Instant::now();
         let value = ev.eval(expr, t)?;
@@ -144,7 +178,8 @@ impl Engine {
                 "zero or negative query resolution step widths are not accepted",
             ));
         }
-        let mut ev = Evaluator::new(querier, &self.options, start, end, step)?;
+        let memo = LabelMemo::default();
+        let mut ev = Evaluator::new(querier, &self.options, &memo, start, end, step)?;
         ev.load(expr)?;
         let loaded = Instant::now();
         let steps = columns::Steps {
@@ -266,6 +301,12 @@ pub struct LabelMemo {
     groups: RefCell<HashMap<(usize, usize), (Labels, Labels)>>,
     pairs: RefCell<HashMap<(usize, usize, usize), PairEntry>>,
     interned: RefCell<foldhash::HashSet<Labels>>,
+    /// Aggregation groupings numbered by content, so aggregations with the
+    /// same `by`/`without` list share their groups (queries of a round).
+    grouping_ids: RefCell<HashMap<(bool, Vec<String>), usize>>,
+    /// Grouping node address ▶ its number in `grouping_ids`.
+    grouping_sites: RefCell<HashMap<usize, usize>>,
+    by_grouping: RefCell<HashMap<(usize, usize), (Labels, Labels)>>,
 }
 
 impl LabelMemo {
@@ -296,6 +337,39 @@ impl LabelMemo {
         }
         let out = self.intern(derive(labels));
         self.groups
+            .borrow_mut()
+            .insert(key, (labels.clone(), out.clone()));
+        out
+    }
+
+    /// `derive(labels)` memoized per (content of `grouping`, label set):
+    /// the group a series falls in under `grouping`.
+    pub fn grouped(
+        &self,
+        grouping: &crate::ast::Grouping,
+        labels: &Labels,
+        derive: impl FnOnce(&Labels) -> Labels,
+    ) -> Labels {
+        let site = grouping as *const crate::ast::Grouping as usize;
+        let known = self.grouping_sites.borrow().get(&site).copied();
+        let id = match known {
+            Some(id) => id,
+            None => {
+                let mut ids = self.grouping_ids.borrow_mut();
+                let next = ids.len();
+                let id = *ids
+                    .entry((grouping.without, grouping.labels.clone()))
+                    .or_insert(next);
+                self.grouping_sites.borrow_mut().insert(site, id);
+                id
+            }
+        };
+        let key = (id, labels.storage_id());
+        if let Some((_, out)) = self.by_grouping.borrow().get(&key) {
+            return out.clone();
+        }
+        let out = self.intern(derive(labels));
+        self.by_grouping
             .borrow_mut()
             .insert(key, (labels.clone(), out.clone()));
         out
@@ -344,15 +418,21 @@ pub(crate) struct Evaluator<'a> {
     /// Loaded series per selector node (keyed by the node's address, stable
     /// for the query's lifetime).
     loaded: HashMap<usize, Loaded>,
-    pub(crate) memo: LabelMemo,
+    /// The query's own, or shared by the queries of a round (derived sets
+    /// are keyed by the identity of inputs and AST nodes, both of which a
+    /// round keeps alive).
+    pub(crate) memo: &'a LabelMemo,
     /// Column results of subtrees in a range query; see [`columns`].
     precomputed: columns::Precomputed,
+    /// Series shared with other queries of the same round, if any.
+    shared: Option<&'a SharedSelections>,
 }
 
 impl<'a> Evaluator<'a> {
     fn new(
         querier: &'a dyn Querier,
         options: &'a EngineOptions,
+        memo: &'a LabelMemo,
         start: i64,
         end: i64,
         _step: i64,
@@ -365,8 +445,9 @@ impl<'a> Evaluator<'a> {
             deadline: Instant::now() + options.timeout,
             samples: 0,
             loaded: HashMap::default(),
-            memo: LabelMemo::default(),
+            memo,
             precomputed: columns::Precomputed::default(),
+            shared: None,
         })
     }
 
@@ -504,7 +585,7 @@ impl<'a> Evaluator<'a> {
                 let ctx = FnContext {
                     t,
                     arg_exprs: &call.args,
-                    names: &self.memo,
+                    names: self.memo,
                 };
                 let value = functions::call(call.func, args, &ctx)?;
                 if let Value::Vector(v) = &value {

@@ -1,9 +1,13 @@
 //! Email over SMTP with lettre: plain, STARTTLS (required by default, as
-//! Alertmanager's `require_tls`) or implicit TLS on port 465; optional
-//! authentication; HTML and text bodies.
+//! Alertmanager's `require_tls`) or implicit TLS on port 465, verified per
+//! `tls_config` (CA, client certificate, server name, or
+//! `insecure_skip_verify`); optional authentication; HTML and text bodies.
 
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{
+    Certificate, CertificateStore, Identity, Tls, TlsParameters, TlsVersion,
+};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -113,6 +117,33 @@ pub fn message(c: &EmailConfig, n: &Notification) -> Result<Message, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The TLS parameters of `tls_config` for the connection to `host`.
+fn tls_parameters(c: &EmailConfig, host: &str) -> Result<TlsParameters, String> {
+    let t = &c.tls;
+    let name = t.server_name.clone().unwrap_or_else(|| host.to_string());
+    let mut b = TlsParameters::builder(name);
+    if let Some(ca) = &t.ca_pem {
+        let cert = Certificate::from_pem(ca).map_err(|e| format!("tls_config CA: {e}"))?;
+        b = b
+            .certificate_store(CertificateStore::None)
+            .add_root_certificate(cert);
+    }
+    if let Some((cert, key)) = &t.identity {
+        let id = Identity::from_pem(cert, key)
+            .map_err(|e| format!("tls_config client certificate: {e}"))?;
+        b = b.identify_with(id);
+    }
+    if t.insecure_skip_verify {
+        b = b
+            .dangerous_accept_invalid_certs(true)
+            .dangerous_accept_invalid_hostnames(true);
+    }
+    if t.min_version.as_deref() == Some("TLS13") {
+        b = b.set_min_tls_version(TlsVersion::Tlsv13);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
 pub async fn send(c: &EmailConfig, n: &Notification) -> Result<(), String> {
     let msg = message(c, n)?;
     let (host, port) = c
@@ -122,14 +153,17 @@ pub async fn send(c: &EmailConfig, n: &Notification) -> Result<(), String> {
     let port: u16 = port
         .parse()
         .map_err(|_| format!("bad port in {:?}", c.smarthost))?;
-    let mut builder = if port == 465 {
-        AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(|e| e.to_string())?
+    // Port 465 is implicit TLS; otherwise STARTTLS when `require_tls`
+    // (failing if the server does not offer it), else plain text.
+    let tls = if port == 465 {
+        Tls::Wrapper(tls_parameters(c, host)?)
     } else if c.require_tls {
-        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(|e| e.to_string())?
+        Tls::Required(tls_parameters(c, host)?)
     } else {
-        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        Tls::None
     };
-    builder = builder
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .tls(tls)
         .port(port)
         .hello_name(ClientId::Domain(c.hello.clone()))
         .timeout(Some(std::time::Duration::from_secs(10)));

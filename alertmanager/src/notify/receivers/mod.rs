@@ -7,11 +7,13 @@ mod slack;
 mod webhook;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::config::{EmailConfig, Receiver, SlackConfig, WebhookConfig};
 use super::dispatch::AmAlert;
+use super::http::HttpClient;
 use crate::rules::api::rfc3339;
-use crate::template::{Template, Value};
+use crate::template::{Template, TemplateSet, Value};
 
 /// One integration of a receiver.
 #[derive(Debug, Clone)]
@@ -85,6 +87,8 @@ pub struct Notification {
     pub alerts: Vec<(String, AmAlert)>,
     pub external_url: String,
     pub now: i64,
+    /// Named templates the receiver's fields may call.
+    pub templates: Arc<TemplateSet>,
 }
 
 impl Notification {
@@ -209,7 +213,7 @@ impl Notification {
         match template {
             None => Ok(default()),
             Some(t) => Template::parse(t)
-                .and_then(|t| t.render_value(self.template_data()))
+                .and_then(|t| t.render_value_in(self.template_data(), Some(&self.templates)))
                 .map_err(|e| e.to_string()),
         }
     }
@@ -227,27 +231,68 @@ fn form_encode(s: &str) -> String {
         .collect()
 }
 
+/// Why a notification failed, as Alertmanager's `reason` label says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    /// The receiver answered 4xx.
+    ClientError,
+    /// The receiver answered 5xx.
+    ServerError,
+    /// Anything else: connection, TLS, template or SMTP errors.
+    Other,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 3] = [Self::Other, Self::ClientError, Self::ServerError];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientError => "clientError",
+            Self::ServerError => "serverError",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// A failed send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendError {
+    pub reason: FailureReason,
+    pub message: String,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for SendError {
+    fn from(message: String) -> Self {
+        Self {
+            reason: FailureReason::Other,
+            message,
+        }
+    }
+}
+
 /// Sends one notification.
-pub async fn send(
-    client: &reqwest::Client,
-    i: &Integration,
-    n: &Notification,
-) -> Result<(), String> {
+pub async fn send(i: &Integration, n: &Notification) -> Result<(), SendError> {
     match i {
-        Integration::Webhook(_, c) => webhook::send(client, c, n).await,
-        Integration::Slack(_, c) => slack::send(client, c, n).await,
-        Integration::Email(_, c) => email::send(c, n).await,
+        Integration::Webhook(_, c) => webhook::send(c, n).await,
+        Integration::Slack(_, c) => slack::send(c, n).await,
+        Integration::Email(_, c) => email::send(c, n).await.map_err(SendError::from),
     }
 }
 
 async fn post_json(
-    client: &reqwest::Client,
+    client: &HttpClient,
     url: &str,
     body: &serde_json::Value,
-) -> Result<(), String> {
+) -> Result<(), SendError> {
     let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
     let r = client
-        .post(url)
+        .post(url)?
         .header("Content-Type", "application/json")
         .header(
             "User-Agent",
@@ -257,9 +302,89 @@ async fn post_json(
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    if r.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("unexpected status code {}", r.status().as_u16()))
+    let status = r.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    Err(SendError {
+        reason: if status.is_client_error() {
+            FailureReason::ClientError
+        } else if status.is_server_error() {
+            FailureReason::ServerError
+        } else {
+            FailureReason::Other
+        },
+        message: format!("unexpected status code {}", status.as_u16()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn notification(group: &[(&str, &str)], alerts: &[&[(&str, &str)]]) -> Notification {
+        let map = |p: &[(&str, &str)]| -> BTreeMap<String, String> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        Notification {
+            receiver: "team x".into(),
+            group_key: "{}:{}".into(),
+            group_labels: map(group),
+            alerts: alerts
+                .iter()
+                .map(|l| {
+                    let labels = map(l);
+                    (
+                        crate::notify::fingerprint(&labels),
+                        AmAlert {
+                            labels,
+                            annotations: BTreeMap::new(),
+                            starts_at: 0,
+                            ends_at: i64::MAX,
+                            generator_url: String::new(),
+                            updated_at: 0,
+                            timeout: false,
+                        },
+                    )
+                })
+                .collect(),
+            external_url: "http://am:9093".into(),
+            now: 1_000,
+            templates: Arc::default(),
+        }
+    }
+
+    /// The built-in defaults and Alertmanager's default template names
+    /// give the same text.
+    #[test]
+    fn default_names_match_the_built_in_defaults() {
+        for n in [
+            notification(
+                &[("alertname", "A")],
+                &[&[("alertname", "A"), ("job", "j")]],
+            ),
+            notification(
+                &[("alertname", "A")],
+                &[
+                    &[("alertname", "A"), ("i", "1")],
+                    &[("alertname", "A"), ("i", "2")],
+                ],
+            ),
+            notification(&[], &[&[("alertname", "B"), ("z", "a b")]]),
+        ] {
+            let r = |t: &str| n.render(&Some(t.to_string()), String::new).unwrap();
+            assert_eq!(r(r#"{{ template "__subject" . }}"#), n.default_title());
+            assert_eq!(
+                r(r#"{{ template "slack.default.titlelink" . }}"#),
+                n.default_link()
+            );
+            assert_eq!(
+                r(r#"{{ template "slack.default.fallback" . }}"#),
+                format!("{} | {}", n.default_title(), n.default_link())
+            );
+        }
     }
 }

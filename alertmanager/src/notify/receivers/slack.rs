@@ -13,7 +13,11 @@ pub fn payload(c: &SlackConfig, n: &Notification) -> Result<Value, String> {
     let text = n.render(&c.text, String::new)?;
     let pretext = n.render(&c.pretext, String::new)?;
     let footer = n.render(&c.footer, String::new)?;
-    let fallback = n.render(&c.fallback, || format!("{title} | {title_link}"))?;
+    // Alertmanager's default fallback is its default title and link,
+    // whatever the configured ones.
+    let fallback = n.render(&c.fallback, || {
+        format!("{} | {}", n.default_title(), n.default_link())
+    })?;
     let color = n.render(&c.color, || {
         if n.status() == "firing" {
             "danger"
@@ -59,10 +63,6 @@ pub fn payload(c: &SlackConfig, n: &Notification) -> Result<Value, String> {
     Ok(Value::Object(body))
 }
 
-pub async fn send(
-    client: &reqwest::Client,
-    c: &SlackConfig,
-    n: &Notification,
-) -> Result<(), String> {
-    post_json(client, &c.api_url, &payload(c, n)?).await
+pub async fn send(c: &SlackConfig, n: &Notification) -> Result<(), super::SendError> {
+    post_json(&c.http, &c.api_url, &payload(c, n)?).await
 }

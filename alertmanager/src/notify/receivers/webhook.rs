@@ -43,12 +43,8 @@ pub fn payload(c: &WebhookConfig, n: &Notification) -> Value {
     })
 }
 
-pub async fn send(
-    client: &reqwest::Client,
-    c: &WebhookConfig,
-    n: &Notification,
-) -> Result<(), String> {
-    post_json(client, &c.url, &payload(c, n)).await
+pub async fn send(c: &WebhookConfig, n: &Notification) -> Result<(), super::SendError> {
+    post_json(&c.http, &c.url, &payload(c, n)).await
 }
 
 #[cfg(test)]
@@ -78,6 +74,7 @@ mod tests {
         )
     }
 
+    #[allow(clippy::unwrap_used)]
     #[test]
     fn version_4_payload_with_truncation() {
         let n = Notification {
@@ -87,11 +84,13 @@ mod tests {
             alerts: vec![alert("A", 99_000), alert("B", 99_000), alert("C", 2_000)],
             external_url: "http://am".into(),
             now: 5_000,
+            templates: Default::default(),
         };
         let c = WebhookConfig {
             url: String::new(),
             send_resolved: true,
             max_alerts: 2,
+            http: crate::notify::http::default_client(&mut Vec::new()).unwrap(),
         };
         let p = payload(&c, &n);
         assert_eq!(p["version"], "4");
