@@ -44,7 +44,34 @@
 //! target/release/benches storage                     # all targets, defaults
 //! target/release/benches storage-formats --series 10000 --hours 2
 //! target/release/benches collector --containers 100 --rounds 50
+//! target/release/benches rules                       # all targets, 1,000 rules, 100k series
+//! target/release/benches rules --targets sightline,prometheus --rules 200 --series 20000 --nodes 20
+//! target/release/benches logtail --files 16 --mib 512
+//! target/release/benches logs                        # 1 GB of generated logs
+//! target/release/benches logs --size-mb 5000 --work-dir /dev/shm
 //! ```
+//!
+//! - `rules`: one rule-evaluation round. 1,000 alerting rules (thresholds,
+//!   `rate`, `sum by`, `avg by`, ratios, `histogram_quantile`, `absent`, …)
+//!   over the generator's 100k series, 30 min of data written into each
+//!   target first; the rules are then loaded into Sightline and Prometheus
+//!   (SIGHUP) and into `vmalert` over VictoriaMetrics, and the round times
+//!   each reports in `/api/v1/rules` are compared, with alerts and RSS;
+//!   `--notify-latency` also times Sightline's firing ▶ webhook delivery.
+//! - `logs`: the log store end to end. A generator writes realistic
+//!   container logs (access, JSON, logfmt, Java stack traces, kubelet; 1 GB
+//!   by default, `--size-mb`) as raw files and as Loki push requests, sent
+//!   by 4 clients to a fresh Sightline; ingest MB/s per server core (from
+//!   its CPU time), on-disk bytes / raw, rare-term search for the last 100
+//!   lines, a label-only query and `sum by (level) (count_over_time(…))`
+//!   through the Loki API, beside `rg` over the raw files and `zstd -3` of
+//!   them.
+//! - `logtail`: the real `sightline-collector` (release build, next to this
+//!   binary) tails generated CRI container logs (mixed line lengths, one line
+//!   in ten partial) and ships them by Loki push to a receiver in this
+//!   process that decodes every request and checks every line arrives once,
+//!   unaltered; MiB/s and lines/s per core from the collector's CPU time,
+//!   its peak RSS, beside a plain 64 KiB-buffer read of the same files.
 //!
 //! The Sightline binary defaults to `sightline` next to this one
 //! (`--sightline-bin` to change); the peers are looked up on PATH.
@@ -52,10 +79,13 @@
 mod collector;
 mod generator;
 mod ingest;
+mod logs;
+mod logtail;
 mod outcome;
 mod procfs;
 mod query;
 mod rng;
+mod rules;
 mod sender;
 mod storage;
 mod table;
@@ -88,6 +118,12 @@ enum Command {
     StorageFormats(storage::FormatsArgs),
     /// Collector cost per round (cgroup + node sources) against node_exporter.
     Collector(collector::CollectorArgs),
+    /// One rule-evaluation round of 1,000 alerting rules over 100k series, against Prometheus and vmalert.
+    Rules(rules::RulesArgs),
+    /// Log ingest, on-disk size and search latency through the Loki API, against ripgrep over the raw files.
+    Logs(logs::LogsArgs),
+    /// Collector log tailing throughput and RSS on CRI files, against a plain read of the same files.
+    Logtail(logtail::LogtailArgs),
 }
 
 fn main() -> ExitCode {
@@ -117,6 +153,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 Command::Storage(args) => storage::run(args).await,
                 Command::StorageFormats(args) => storage::formats::run(args).await,
                 Command::Collector(args) => collector::run(args).await,
+                Command::Rules(args) => rules::run(args).await,
+                Command::Logs(args) => logs::run(args).await,
+                Command::Logtail(args) => logtail::run(args).await,
             }
         };
         // On Ctrl-C the work future is dropped, which stops the running

@@ -286,6 +286,33 @@ pub struct LogsConfig {
     pub max_entries_limit_per_query: usize,
     /// Most streams stored; pushes creating more get 429.
     pub max_streams: usize,
+    /// Bytes per second one stream may push (`3MB`); entries beyond it get
+    /// 429 while the rest of the push is stored.
+    pub per_stream_rate_limit: ByteSize,
+    /// Bytes one stream may push at once above its rate (`15MB`).
+    pub per_stream_rate_limit_burst: ByteSize,
+}
+
+/// A byte size written as Loki writes one (`3MB`, `512KB`) or a number of
+/// bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bytes(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bytes(n) => Ok(ByteSize(n)),
+            Raw::Text(t) => sightline_logstore::parse_byte_size(&t)
+                .map(ByteSize)
+                .map_err(de::Error::custom),
+        }
+    }
 }
 
 impl Default for LogsConfig {
@@ -304,6 +331,8 @@ impl Default for LogsConfig {
             max_query_series: query.max_series,
             max_entries_limit_per_query: query.max_entries,
             max_streams: store.max_streams,
+            per_stream_rate_limit: ByteSize(limits.per_stream_rate_bytes),
+            per_stream_rate_limit_burst: ByteSize(limits.per_stream_burst_bytes),
         }
     }
 }
@@ -328,6 +357,14 @@ impl LogsConfig {
             ("max_query_series", self.max_query_series),
             ("max_streams", self.max_streams),
             (
+                "per_stream_rate_limit",
+                usize::try_from(self.per_stream_rate_limit.0).unwrap_or(usize::MAX),
+            ),
+            (
+                "per_stream_rate_limit_burst",
+                usize::try_from(self.per_stream_rate_limit_burst.0).unwrap_or(usize::MAX),
+            ),
+            (
                 "max_entries_limit_per_query",
                 self.max_entries_limit_per_query,
             ),
@@ -345,6 +382,8 @@ impl LogsConfig {
             max_labels: self.max_labels_per_stream,
             max_label_name_bytes: self.max_label_name_length,
             max_label_value_bytes: self.max_label_value_length,
+            per_stream_rate_bytes: self.per_stream_rate_limit.0,
+            per_stream_burst_bytes: self.per_stream_rate_limit_burst.0,
         }
     }
 

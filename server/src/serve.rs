@@ -60,7 +60,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir = %config.data_dir.display(),
         "Sightline is ready: remote write to http://{addr}/api/v1/write"
     );
-    let app = router(AppState::new(Arc::clone(&config), Arc::clone(&tsdb)))
+    let state = AppState::new(Arc::clone(&config), Arc::clone(&tsdb))
+        .with_dispatcher(Arc::clone(&rules.dispatcher))
+        .with_logs(Arc::clone(&logs));
+    let app = router(state)
         .merge(loki::routes(Arc::clone(&logs), Arc::clone(&config)))
         .merge(crate::api::rules::routes(Arc::clone(&rules)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

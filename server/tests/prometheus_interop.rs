@@ -80,12 +80,17 @@ async fn prometheus_remote_writes_its_own_metrics() {
     let (_, jobs) = get_json(&c, &sightline.url, "/api/v1/label/job/values").await;
     assert_eq!(jobs["data"], serde_json::json!(["prometheus"]));
 
-    // Prometheus got only successes back.
-    let m = get_text(&c, &sightline.url, "/metrics").await;
-    assert!(
-        m.contains("sightline_remote_write_requests_total{code=\"204\"}"),
-        "{m}"
-    );
+    // Prometheus got only successes back. Series are visible as soon as
+    // they are in the head; the request is counted once it is answered.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let m = loop {
+        let m = get_text(&c, &sightline.url, "/metrics").await;
+        if m.contains("sightline_remote_write_requests_total{code=\"204\"}") {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no request answered 204: {m}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     for code in ["400", "413", "500", "503"] {
         assert!(
             !m.contains(&format!("code=\"{code}\"")),

@@ -46,6 +46,10 @@ pub struct AppState {
     queue_timeout: Duration,
     /// Process start, seconds since the Unix epoch.
     started_at: f64,
+    /// The notification dispatcher, whose metrics `/metrics` adds.
+    pub dispatcher: Option<Arc<sightline_alertmanager::notify::Dispatcher>>,
+    /// The log store, whose metrics `/metrics` adds.
+    pub logs: Option<Arc<sightline_logstore::LogStore>>,
 }
 
 impl AppState {
@@ -59,7 +63,21 @@ impl AppState {
                 .map_or(0.0, |d| d.as_secs_f64()),
             config,
             tsdb,
+            dispatcher: None,
+            logs: None,
         }
+    }
+
+    /// Adds the log store's metrics to `/metrics`.
+    pub fn with_logs(mut self, logs: Arc<sightline_logstore::LogStore>) -> Self {
+        self.logs = Some(logs);
+        self
+    }
+
+    /// Adds the dispatcher's metrics to `/metrics`.
+    pub fn with_dispatcher(mut self, d: Arc<sightline_alertmanager::notify::Dispatcher>) -> Self {
+        self.dispatcher = Some(d);
+        self
     }
 }
 

@@ -26,7 +26,13 @@ pub async fn ready() -> &'static str {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = telemetry::render(&state.ingest, &state.tsdb, state.started_at);
+    let mut body = telemetry::render(&state.ingest, &state.tsdb, state.started_at);
+    if let Some(d) = &state.dispatcher {
+        body.push_str(&d.metrics_text());
+    }
+    if let Some(logs) = &state.logs {
+        body.push_str(&logs.metrics_text());
+    }
     (
         [(
             header::CONTENT_TYPE,
