@@ -8,14 +8,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
+use common::smtp::SmtpServer;
 use common::{free_port, get_json, request, series, write, ServerProcess};
 use serde_json::{json, Value};
 
@@ -28,64 +29,6 @@ async fn sightline(port: u16, data_dir: &Path, args: &[String]) -> ServerProcess
         &[("SIGHTLINE_RULES__RESEND_DELAY", "1s")],
     )
     .await
-}
-
-/// Python's aiosmtpd, delivering to a maildir.
-struct SmtpServer {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl SmtpServer {
-    async fn start(dir: &Path) -> Self {
-        let port = free_port();
-        let maildir = dir.join("maildir");
-        let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 with aiosmtpd (pip install aiosmtpd)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self {
-            child,
-            port,
-            maildir,
-        }
-    }
-
-    /// Every message received so far, raw.
-    fn messages(&self) -> Vec<String> {
-        let mut out: Vec<(std::time::SystemTime, String)> =
-            std::fs::read_dir(self.maildir.join("new"))
-                .map(|d| {
-                    d.flatten()
-                        .map(|e| {
-                            (
-                                e.metadata().and_then(|m| m.modified()).unwrap(),
-                                std::fs::read_to_string(e.path()).unwrap(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-        out.sort_by_key(|(t, _)| *t);
-        out.into_iter().map(|(_, m)| m).collect()
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 type Received = Arc<Mutex<Vec<(String, Value)>>>;

@@ -18,6 +18,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
+use common::smtp::SmtpServer;
 use common::{free_port, get_json, get_text, ServerProcess};
 use serde_json::{json, Value};
 
@@ -744,64 +745,11 @@ receivers:
     assert!(by_path("/untrusted").is_none());
 }
 
-/// aiosmtpd requiring STARTTLS before any mail, delivering to a maildir.
-struct TlsSmtpServer {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl TlsSmtpServer {
-    async fn start(dir: &Path, cert: &Path, key: &Path) -> Self {
-        let port = free_port();
-        let maildir = dir.join("maildir");
-        let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .arg("--tlscert")
-            .arg(cert)
-            .arg("--tlskey")
-            .arg(key)
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 with aiosmtpd");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self {
-            child,
-            port,
-            maildir,
-        }
-    }
-
-    fn messages(&self) -> Vec<String> {
-        std::fs::read_dir(self.maildir.join("new"))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| std::fs::read_to_string(e.path()).unwrap())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for TlsSmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_over_starttls_with_a_private_ca_or_without_verification() {
     let dir = tempfile::tempdir().unwrap();
     let certs = make_certificates(dir.path());
-    let smtp = TlsSmtpServer::start(dir.path(), &certs.server_cert, &certs.server_key).await;
+    let smtp = SmtpServer::start_tls(dir.path(), &certs.server_cert, &certs.server_key).await;
     let config = format!(
         r#"
 global:

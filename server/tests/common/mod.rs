@@ -3,6 +3,8 @@
 //! remote-write client.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod smtp;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
