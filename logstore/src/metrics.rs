@@ -48,6 +48,9 @@ impl LogStore {
         for (reason, v) in [
             ("too_old", load(&s.entries_expired)),
             ("stream_limit", load(&s.entries_refused_streams)),
+            ("invalid_labels", load(&s.entries_invalid_labels)),
+            ("line_too_long", load(&s.entries_line_too_long)),
+            ("rate_limited", load(&s.entries_rate_limited)),
         ] {
             let _ = writeln!(
                 out,

@@ -76,6 +76,11 @@ pub struct StoreStats {
     pub entries_expired: AtomicU64,
     /// Entries not stored because their stream would pass `max_streams`.
     pub entries_refused_streams: AtomicU64,
+    /// Entries the push API refused before the store: invalid stream
+    /// labels, lines over the size limit, and over the stream's rate.
+    pub entries_invalid_labels: AtomicU64,
+    pub entries_line_too_long: AtomicU64,
+    pub entries_rate_limited: AtomicU64,
     /// Scans run, and their total time in microseconds.
     pub scans: AtomicU64,
     pub scan_micros: AtomicU64,

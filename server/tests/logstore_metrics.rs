@@ -30,6 +30,7 @@ async fn logstore_counters_follow_pushes_commits_and_searches() {
         &[
             ("SIGHTLINE_LOGS__COMMIT_INTERVAL", "100ms"),
             ("SIGHTLINE_LOGS__MAX_STREAMS", "1"),
+            ("SIGHTLINE_LOGS__MAX_LINE_BYTES", "64"),
         ],
     )
     .await;
@@ -91,6 +92,35 @@ async fn logstore_counters_follow_pushes_commits_and_searches() {
         ),
         1.0
     );
+    // Refusals decided before the store are counted too: a stream with
+    // invalid labels (both its lines) and a line over `max_line_bytes`.
+    let body = PushRequest {
+        streams: vec![
+            stream(r#"{app=}"#, &[(now, "a"), (now + 1, "b")]),
+            stream(r#"{app="api"}"#, &[(now + 2, &"x".repeat(65))]),
+        ],
+    }
+    .encode_snappy();
+    let status = c
+        .post(format!("{}/loki/api/v1/push", server.url))
+        .header("Content-Type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 400);
+    let text = get_text(&c, &server.url, "/metrics").await;
+    for (reason, n) in [
+        ("invalid_labels", 2.0),
+        ("line_too_long", 1.0),
+        ("rate_limited", 0.0),
+        ("stream_limit", 1.0),
+    ] {
+        let series = format!("sightline_logstore_rejected_lines_total{{reason=\"{reason}\"}}");
+        assert_eq!(value(&text, &series), n, "{series}");
+    }
+    assert_eq!(value(&text, "sightline_logstore_ingested_lines_total"), 2.0);
     assert_eq!(value(&text, "sightline_logstore_streams"), 1.0);
     assert_eq!(value(&text, "sightline_logstore_partitions"), 1.0);
     assert!(

@@ -309,6 +309,11 @@ async fn per_stream_rate_limit_refuses_with_429_and_keeps_the_rest() {
         body,
         "entry with timestamp 2023-11-14 22:13:22 +0000 UTC ignored, reason: 'Per stream rate limit exceeded (limit: 1KB/sec) while attempting to ingest for stream '{app=\"a\"}' totaling 1000B, consider splitting a stream via additional labels or contact your Loki administrator to see if the limit can be increased',\nuser 'fake', total ignored: 1 out of 3 for stream: {app=\"a\"}\n"
     );
+    let metrics = get_text(&c, &server.url, "/metrics").await;
+    assert!(
+        metrics.contains("sightline_logstore_rejected_lines_total{reason=\"rate_limited\"} 1\n"),
+        "{metrics}"
+    );
 
     let count = |server_url: String| {
         let c = c.clone();

@@ -19,7 +19,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use sightline_logstore::{Limits, NewEntry, StreamBatch, StreamRateLimiter};
+use sightline_logstore::{Limits, NewEntry, StoreStats, StreamBatch, StreamRateLimiter};
 use sightline_model::loki_push::PushRequest;
 use sightline_model::remote_write::DecodeError;
 use sightline_model::MatchOp;
@@ -90,8 +90,11 @@ pub async fn push(
         } else {
             decode_protobuf(&body, max_decompressed)?
         };
-        let (mut batches, mut problems) = validate(incoming, &limits, store.oldest_accepted_ns());
+        let (mut batches, mut problems) = validate(incoming, &limits, store.stats(), store.oldest_accepted_ns());
+        let before: usize = batches.iter().map(|b| b.entries.len()).sum();
         let rate_limited = apply_rate_limit(&mut batches, &limits, &rate);
+        let after: usize = batches.iter().map(|b| b.entries.len()).sum();
+        count(&store.stats().entries_rate_limited, before - after);
         let mut refused = Vec::new();
         if !batches.is_empty() {
             refused = store
@@ -275,9 +278,16 @@ fn parse_labels(text: &str) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
+fn count(counter: &std::sync::atomic::AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Splits what the limits admit from Loki's message for each refusal,
+/// counting refusals in the store's `rejected` counters.
 fn validate(
     incoming: Vec<Incoming>,
     limits: &Limits,
+    stats: &StoreStats,
     oldest_ns: i64,
 ) -> (Vec<StreamBatch>, Vec<String>) {
     let mut batches = Vec::with_capacity(incoming.len());
@@ -286,18 +296,21 @@ fn validate(
         let labels = match s.pairs.and_then(|p| limits.check_labels(p, &s.labels_text)) {
             Ok(l) => l,
             Err(m) => {
+                count(&stats.entries_invalid_labels, s.entries.len());
                 problems.push(m);
                 continue;
             }
         };
         let mut entries = Vec::with_capacity(s.entries.len());
         for e in s.entries {
-            match limits
-                .check_age(e.ts_ns, oldest_ns, &labels)
-                .and_then(|()| limits.check_line(&e.line, &labels))
-            {
-                Ok(()) => entries.push(e),
-                Err(m) => problems.push(m),
+            if let Err(m) = limits.check_age(e.ts_ns, oldest_ns, &labels) {
+                count(&stats.entries_expired, 1);
+                problems.push(m);
+            } else if let Err(m) = limits.check_line(&e.line, &labels) {
+                count(&stats.entries_line_too_long, 1);
+                problems.push(m);
+            } else {
+                entries.push(e);
             }
         }
         if !entries.is_empty() {
