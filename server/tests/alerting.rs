@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use common::smtp::SmtpServer;
-use common::{free_port, get_json, request, series, write, ServerProcess};
+use common::{free_port, get_json, request, series, silence_alertname, write, ServerProcess};
 use serde_json::{json, Value};
 
 /// A `sightline serve` resending alerts every second.
@@ -177,24 +177,7 @@ async fn alerts_reach_email_slack_and_webhook() {
     let mut server = sightline(port, &data, &args).await;
 
     // A silence for `Silenced`, through the API v2, before it can fire.
-    let silence = json!({
-        "matchers": [{"name": "alertname", "value": "Silenced", "isRegex": false, "isEqual": true}],
-        "startsAt": chrono::Utc::now().to_rfc3339(),
-        "endsAt": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
-        "createdBy": "test", "comment": "quiet",
-    });
-    let r = client
-        .post(format!("{}/api/v2/silences", server.url))
-        .header("Content-Type", "application/json")
-        .body(silence.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let silence_id = serde_json::from_str::<Value>(&r.text().await.unwrap()).unwrap()["silenceID"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let silence_id = silence_alertname(&client, &server.url, "Silenced", "quiet").await;
 
     // Below the threshold: nothing; above: pending, then firing after `for`.
     set_temperature(&client, &server.url, 20.0).await;

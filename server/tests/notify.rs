@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use common::smtp::SmtpServer;
-use common::{free_port, get_json, get_text, ServerProcess};
+use common::{free_port, get_json, get_text, silence_alertname, ServerProcess};
 use serde_json::{json, Value};
 
 /// What the HTTP receiver got: path, `Authorization` header, body.
@@ -387,20 +387,7 @@ async fn reload_swaps_the_config_and_keeps_silences_and_alerts() {
         json!([{"labels": {"alertname": "Kept"}}, {"labels": {"alertname": "Hushed"}}]),
     )
     .await;
-    let silence = json!({
-        "matchers": [{"name": "alertname", "value": "Hushed", "isRegex": false, "isEqual": true}],
-        "startsAt": chrono::Utc::now().to_rfc3339(),
-        "endsAt": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
-        "createdBy": "test", "comment": "quiet",
-    });
-    let r = client
-        .post(format!("{}/api/v2/silences", server.url))
-        .header("content-type", "application/json")
-        .body(silence.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    silence_alertname(&client, &server.url, "Hushed", "quiet").await;
     wait_for("the first receiver", Duration::from_secs(15), || {
         !at(&received, "first").is_empty()
     })
@@ -511,20 +498,7 @@ async fn notification_metrics_move() {
                {"labels": {"alertname": "Quiet"}}]),
     )
     .await;
-    let silence = json!({
-        "matchers": [{"name": "alertname", "value": "Quiet", "isRegex": false, "isEqual": true}],
-        "startsAt": chrono::Utc::now().to_rfc3339(),
-        "endsAt": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
-        "createdBy": "test", "comment": "maintenance",
-    });
-    let r = client
-        .post(format!("{}/api/v2/silences", server.url))
-        .header("content-type", "application/json")
-        .body(silence.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    silence_alertname(&client, &server.url, "Quiet", "maintenance").await;
     wait_for("a failed notification", Duration::from_secs(15), || {
         at(&received, "fail").len() >= 2
     })

@@ -303,3 +303,30 @@ pub async fn get_text(client: &reqwest::Client, url: &str, path: &str) -> String
 pub fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// Creates a one-hour silence of `alertname="<name>"` through the
+/// Alertmanager API v2 and returns its id.
+pub async fn silence_alertname(
+    client: &reqwest::Client,
+    url: &str,
+    name: &str,
+    comment: &str,
+) -> String {
+    let now = chrono::Utc::now();
+    let silence = serde_json::json!({
+        "matchers": [{"name": "alertname", "value": name, "isRegex": false, "isEqual": true}],
+        "startsAt": now.to_rfc3339(),
+        "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339(),
+        "createdBy": "test", "comment": comment,
+    });
+    let r = client
+        .post(format!("{url}/api/v2/silences"))
+        .header("Content-Type", "application/json")
+        .body(silence.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    body["silenceID"].as_str().unwrap().to_string()
+}
