@@ -103,7 +103,7 @@ fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (v, t.elapsed())
 }
 
-fn search(store: &LogStore, contains: &[&str], limit: usize) -> (usize, Duration) {
+fn search(store: &LogStore, contains: &[&str], limit: usize) -> ((usize, u64), Duration) {
     let m = Matcher::new(MatchOp::RegexMatch, "app", ".+").unwrap_or_else(|e| panic!("{e}"));
     time(|| {
         let streams = store.select(&[m], i64::MIN, i64::MAX);
@@ -115,7 +115,7 @@ fn search(store: &LogStore, contains: &[&str], limit: usize) -> (usize, Duration
             contains: contains.iter().map(|s| s.to_string()).collect(),
         };
         let mut n = 0;
-        store
+        let stats = store
             .scan(&scan, &mut |_| {
                 n += 1;
                 if n >= limit {
@@ -125,7 +125,7 @@ fn search(store: &LogStore, contains: &[&str], limit: usize) -> (usize, Duration
                 }
             })
             .unwrap_or_else(|e| panic!("{e}"));
-        n
+        (n, stats.lines_read)
     })
 }
 
@@ -294,9 +294,9 @@ fn main() {
         ),
     ] {
         let _ = search(&store, &needles, limit); // warm the page cache
-        let (found, took) = search(&store, &needles, limit);
+        let ((found, read), took) = search(&store, &needles, limit);
         println!(
-            "{label:<52} {found:>7} lines in {:>8.2} ms",
+            "{label:<52} {found:>7} lines in {:>8.2} ms ({read} read)",
             took.as_secs_f64() * 1e3
         );
     }

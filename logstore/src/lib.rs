@@ -52,6 +52,7 @@
 //! ```
 
 mod error;
+mod filter;
 mod limits;
 mod metrics;
 mod partition;

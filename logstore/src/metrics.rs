@@ -39,6 +39,13 @@ impl LogStore {
             "Bytes of log lines stored and acknowledged.",
             load(&s.bytes_stored),
         );
+        metric(
+            &mut out,
+            "sightline_logstore_repeated_lines_total",
+            "counter",
+            "Pushed log lines dropped as repeats of lines not yet committed (same stream, timestamp and line).",
+            load(&s.entries_repeated),
+        );
         family(
             &mut out,
             "sightline_logstore_rejected_lines_total",

@@ -8,45 +8,56 @@
 //! Entries wait in a per-stream block builder until the block is full or
 //! the partition commits.
 //!
-//! Schema: `stream` (u64, indexed and fast, for selector lookup), `ts_min`
-//! and `ts_max` (i64 fast fields: the block's time bounds), `line` (word
-//! tokens of the block's lines by [`LogTokenizer`], postings without
-//! frequencies, positions or norms, plus [`LONG_TOKEN_TERM`] when a line has
-//! a token too long to index), `chunks` (the chunks of the other tokens by
-//! [`ChunkTokenizer`], likewise) and `body` (stored bytes: the entries —
-//! timestamp, line, structured metadata — see [`encode_block`]).
-//! The doc store is zstd-compressed.
+//! Schema (layout 3): `stream` (u64, indexed and fast, for selector
+//! lookup), `ts_min` and `ts_max` (i64 fast fields: the block's time
+//! bounds), `lines` and `bytes` (u64 fast fields: entries and line bytes,
+//! so sizes are known without reading the block), `line` (word tokens of
+//! the block's lines by [`LogTokenizer`], postings without frequencies,
+//! positions or norms, plus [`LONG_TOKEN_TERM`] when a line has a token too
+//! long to index), `filter` (a multi-valued u64 fast field: the Bloom
+//! filter of the chunks of the other tokens by [`ChunkTokenizer`], see
+//! [`crate::filter`]) and `body` (stored bytes: the entries — timestamp,
+//! line, structured metadata — see [`encode_block`]). The doc store is
+//! zstd-compressed.
+//!
+//! Layout 2 posted the chunks as terms of a `chunks` text field and had no
+//! sizes; its partitions are still read and written in their own layout.
 //!
 //! Each partition directory holds a `FORMAT` file naming the layout; a
-//! partition written with another layout is refused at open with a message
-//! saying so, rather than read with the wrong schema.
+//! partition written with a layout this version does not know is refused at
+//! open with a message saying so, rather than read with the wrong schema.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use tantivy::columnar::Column;
 use tantivy::query::{
-    BooleanQuery, EnableScoring, Occur, Query, RegexQuery, TermQuery, TermSetQuery,
+    BooleanQuery, EnableScoring, Occur, Query, RegexQuery, TermQuery, TermSetQuery, Weight,
 };
 use tantivy::schema::{
-    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value, STORED,
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value, FAST,
+    STORED,
 };
-use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::tokenizer::TextAnalyzer;
+use tantivy::store::{Compressor, StoreReader, ZstdCompressor};
+use tantivy::tokenizer::{TextAnalyzer, TokenStream, Tokenizer};
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher,
-    TantivyDocument, Term,
+    BitSet, DocAddress, DocId, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy,
+    Searcher, SegmentReader, TantivyDocument, Term,
 };
 
+use crate::filter;
 use crate::record::{bytes, put_bytes, put_uvarint, put_varint, uvarint, varint};
 use crate::tokenizer::{ChunkTokenizer, LogTokenizer, Lookup, LONG_TOKEN_TERM};
 use crate::{Error, LogEntry, Result, StreamId};
 
 const TOKENIZER: &str = "sightline_log";
 const CHUNK_TOKENIZER: &str = "sightline_chunk";
-/// The layout written to `FORMAT` in every partition directory.
-const FORMAT: &str = "sightline-log-partition 2\n";
+/// The layout written to `FORMAT` in new partition directories.
+const FORMAT: &str = "sightline-log-partition 3\n";
+/// The previous layout, still read and written (chunks as terms).
+const FORMAT_2: &str = "sightline-log-partition 2\n";
 /// Indexing memory per open writer (tantivy's minimum is 15 MB).
 const WRITER_MEMORY: usize = 32 << 20;
 /// Most entries in one block.
@@ -56,6 +67,8 @@ pub(crate) const BLOCK_BYTES: usize = 96 << 10;
 /// zstd level and block size of the doc store (see docs/logs.md).
 const DOCSTORE_LEVEL: i32 = 6;
 const DOCSTORE_BLOCK: usize = 256 << 10;
+/// Decompressed doc-store blocks each segment's reader keeps.
+const STORE_CACHE_BLOCKS: usize = 32;
 
 #[derive(Debug, Clone, Copy)]
 struct Fields {
@@ -63,37 +76,53 @@ struct Fields {
     ts_min: Field,
     ts_max: Field,
     line: Field,
-    chunks: Field,
+    chunks: Chunks,
     body: Field,
 }
 
-fn schema() -> (Schema, Fields) {
-    let mut b = Schema::builder();
-    let stream = b.add_u64_field("stream", NumericOptions::default().set_fast().set_indexed());
-    let ts_min = b.add_i64_field("ts_min", NumericOptions::default().set_fast());
-    let ts_max = b.add_i64_field("ts_max", NumericOptions::default().set_fast());
-    let text = |tokenizer: &str| {
-        TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(tokenizer)
-                .set_index_option(IndexRecordOption::Basic)
-                .set_fieldnorms(false),
-        )
-    };
-    let line = b.add_text_field("line", text(TOKENIZER));
-    let chunks = b.add_text_field("chunks", text(CHUNK_TOKENIZER));
-    let body = b.add_bytes_field("body", STORED);
-    (
-        b.build(),
-        Fields {
-            stream,
-            ts_min,
-            ts_max,
-            line,
-            chunks,
-            body,
-        },
+/// How a partition indexes the chunks of id-like tokens.
+#[derive(Debug, Clone, Copy)]
+enum Chunks {
+    /// Layout 2: terms of the `chunks` text field.
+    Terms(Field),
+    /// Layout 3: a Bloom filter per block in the `filter` fast field, and
+    /// the block's size in `lines` and `bytes`.
+    Filter {
+        filter: Field,
+        lines: Field,
+        bytes: Field,
+    },
+}
+
+fn text_options(tokenizer: &str) -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(tokenizer)
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false),
     )
+}
+
+/// The schema of new partitions (layout 3).
+fn schema() -> Schema {
+    let mut b = Schema::builder();
+    b.add_u64_field("stream", NumericOptions::default().set_fast().set_indexed());
+    b.add_i64_field("ts_min", NumericOptions::default().set_fast());
+    b.add_i64_field("ts_max", NumericOptions::default().set_fast());
+    b.add_u64_field("lines", FAST);
+    b.add_u64_field("bytes", FAST);
+    b.add_text_field("line", text_options(TOKENIZER));
+    b.add_u64_field("filter", FAST);
+    b.add_bytes_field("body", STORED);
+    b.build()
+}
+
+/// A block's size, from layout 3's fast fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlockSize {
+    pub lines: u64,
+    /// Line bytes.
+    pub bytes: u64,
 }
 
 /// A block the index found, not yet read from the doc store.
@@ -103,6 +132,8 @@ pub(crate) struct Candidate {
     pub ts_max: i64,
     pub stream: StreamId,
     pub addr: DocAddress,
+    /// Known without reading the block in layout 3.
+    pub size: Option<BlockSize>,
 }
 
 /// Entries of one stream not yet written as a block.
@@ -116,6 +147,15 @@ struct BlockBuilder {
 struct OpenWriter {
     writer: IndexWriter<TantivyDocument>,
     blocks: HashMap<StreamId, BlockBuilder>,
+    scratch: Scratch,
+}
+
+/// Buffers reused from block to block.
+#[derive(Default)]
+struct Scratch {
+    chunker: ChunkTokenizer,
+    hashes: Vec<u64>,
+    filter: Vec<u64>,
 }
 
 pub(crate) struct Partition {
@@ -130,6 +170,8 @@ pub(crate) struct Partition {
     /// Entries added since the last commit.
     pending: AtomicU64,
     fields: Fields,
+    /// Doc-store readers of the latest searcher generation read.
+    stores: Mutex<Option<(u64, Arc<Vec<StoreReader>>)>>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -171,7 +213,10 @@ fn decode_block(mut r: &[u8], c: &Candidate) -> std::result::Result<Vec<LogEntry
     if n > r.len() as u64 {
         return Err(format!("{n} entries in {} bytes", r.len()));
     }
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let text = |b: &[u8]| match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    };
     let mut out = Vec::with_capacity(n as usize);
     let mut ts_ns = c.ts_min;
     for _ in 0..n {
@@ -197,13 +242,12 @@ fn decode_block(mut r: &[u8], c: &Candidate) -> std::result::Result<Vec<LogEntry
 impl Partition {
     /// Opens the partition in `dir`, creating it if it does not exist.
     pub fn open(dir: &Path, start_ns: i64, end_ns: i64) -> Result<Self> {
-        let (schema, _) = schema();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let exists = dir.join("meta.json").exists();
         let format_path = dir.join("FORMAT");
         if exists {
             let found = std::fs::read_to_string(&format_path).unwrap_or_default();
-            if found != FORMAT {
+            if found != FORMAT && found != FORMAT_2 {
                 return Err(Error::Format {
                     path: dir.to_path_buf(),
                     found: found.trim().to_string(),
@@ -217,7 +261,7 @@ impl Partition {
             Index::open_in_dir(dir).map_err(|e| Error::index(dir, e))?
         } else {
             Index::builder()
-                .schema(schema)
+                .schema(schema())
                 .settings(IndexSettings {
                     docstore_compression: Compressor::Zstd(ZstdCompressor {
                         compression_level: Some(DOCSTORE_LEVEL),
@@ -243,12 +287,20 @@ impl Partition {
         // by another version is read by its schema or refused, never misread.
         let stored = index.schema();
         let field = |name: &str| stored.get_field(name).map_err(|e| Error::index(dir, e));
+        let chunks = match stored.get_field("chunks") {
+            Ok(terms) => Chunks::Terms(terms),
+            Err(_) => Chunks::Filter {
+                filter: field("filter")?,
+                lines: field("lines")?,
+                bytes: field("bytes")?,
+            },
+        };
         let fields = Fields {
             stream: field("stream")?,
             ts_min: field("ts_min")?,
             ts_max: field("ts_max")?,
             line: field("line")?,
-            chunks: field("chunks")?,
+            chunks,
             body: field("body")?,
         };
         Ok(Self {
@@ -260,6 +312,7 @@ impl Partition {
             writer: Mutex::new(None),
             pending: AtomicU64::new(0),
             fields,
+            stores: Mutex::new(None),
         })
     }
 
@@ -289,6 +342,7 @@ impl Partition {
                 guard.insert(OpenWriter {
                     writer,
                     blocks: HashMap::new(),
+                    scratch: Scratch::default(),
                 })
             }
         };
@@ -299,7 +353,7 @@ impl Partition {
         if block.entries.len() >= BLOCK_LINES || block.bytes >= BLOCK_BYTES {
             // Emptied only once written: a failure leaves the block to the
             // next attempt (the commit).
-            self.write_block(&open.writer, e.stream, &block.entries)?;
+            self.write_block(&open.writer, &mut open.scratch, e.stream, &block.entries)?;
             block.entries.clear();
             block.bytes = 0;
         }
@@ -310,6 +364,7 @@ impl Partition {
     fn write_block(
         &self,
         writer: &IndexWriter<TantivyDocument>,
+        scratch: &mut Scratch,
         stream: StreamId,
         entries: &[LogEntry],
     ) -> Result<()> {
@@ -331,7 +386,28 @@ impl Partition {
         doc.add_u64(f.stream, stream.0);
         doc.add_i64(f.ts_min, ts_min);
         doc.add_i64(f.ts_max, ts_max);
-        doc.add_text(f.chunks, &text);
+        match f.chunks {
+            Chunks::Terms(chunks) => doc.add_text(chunks, &text),
+            Chunks::Filter {
+                filter,
+                lines,
+                bytes,
+            } => {
+                scratch.hashes.clear();
+                // The token stream emits each distinct chunk once.
+                let mut chunks = scratch.chunker.token_stream(&text);
+                while chunks.advance() {
+                    scratch.hashes.push(filter::hash(&chunks.token().text));
+                }
+                filter::build(&scratch.hashes, &mut scratch.filter);
+                for &word in &scratch.filter {
+                    doc.add_u64(filter, word);
+                }
+                doc.add_u64(lines, entries.len() as u64);
+                let size: usize = entries.iter().map(|e| e.line.len()).sum();
+                doc.add_u64(bytes, size as u64);
+            }
+        }
         doc.add_text(f.line, text);
         doc.add_bytes(f.body, &body);
         writer
@@ -375,7 +451,7 @@ impl Partition {
         let streams: Vec<StreamId> = open.blocks.keys().copied().collect();
         for stream in streams {
             if let Some(b) = open.blocks.get(&stream) {
-                self.write_block(&open.writer, stream, &b.entries)?;
+                self.write_block(&open.writer, &mut open.scratch, stream, &b.entries)?;
             }
             open.blocks.remove(&stream);
         }
@@ -430,18 +506,38 @@ impl Partition {
                 streams.iter().map(|s| Term::from_field_u64(f.stream, s.0)),
             )),
         )];
-        for l in lookups {
-            must.push((Occur::Must, self.query(l)?));
+        // Layout 2 answers every lookup from postings; layout 3 takes the
+        // blocks of the streams and tests each against the lookups, with
+        // word lookups answered from postings (see `Test`).
+        let filtered = matches!(f.chunks, Chunks::Filter { .. });
+        if !filtered {
+            for l in lookups {
+                must.push((Occur::Must, self.query(l)?));
+            }
         }
-        let query = BooleanQuery::new(must);
-        let weight = query
-            .weight(EnableScoring::disabled_from_searcher(searcher))
-            .map_err(err)?;
+        let scoring = EnableScoring::disabled_from_searcher(searcher);
+        let weight = BooleanQuery::new(must).weight(scoring).map_err(err)?;
         let mut out = Vec::new();
         for (ord, segment) in searcher.segment_readers().iter().enumerate() {
-            let ts_min = segment.fast_fields().i64("ts_min").map_err(err)?;
-            let ts_max = segment.fast_fields().i64("ts_max").map_err(err)?;
-            let stream = segment.fast_fields().u64("stream").map_err(err)?;
+            let fast = segment.fast_fields();
+            let ts_min = fast.i64("ts_min").map_err(err)?;
+            let ts_max = fast.i64("ts_max").map_err(err)?;
+            let stream = fast.u64("stream").map_err(err)?;
+            let (sizes, tests) = match f.chunks {
+                Chunks::Terms(_) => (None, Vec::new()),
+                Chunks::Filter { .. } => {
+                    let sizes = (
+                        fast.u64("lines").map_err(err)?,
+                        fast.u64("bytes").map_err(err)?,
+                        fast.u64("filter").map_err(err)?,
+                    );
+                    let tests = lookups
+                        .iter()
+                        .map(|l| self.test(l, searcher, segment))
+                        .collect::<Result<Vec<_>>>()?;
+                    (Some(sizes), tests)
+                }
+            };
             weight
                 .for_each_no_score(segment, &mut |docs| {
                     for &doc in docs {
@@ -450,15 +546,58 @@ impl Partition {
                             ts_max: ts_max.first(doc).unwrap_or(i64::MAX),
                             stream: StreamId(stream.first(doc).unwrap_or(u64::MAX)),
                             addr: DocAddress::new(ord as u32, doc),
+                            size: sizes.as_ref().map(|(lines, bytes, _)| BlockSize {
+                                lines: lines.first(doc).unwrap_or(0),
+                                bytes: bytes.first(doc).unwrap_or(0),
+                            }),
                         };
-                        if c.ts_min < end_ns && c.ts_max >= start_ns {
-                            out.push(c);
+                        if c.ts_min >= end_ns || c.ts_max < start_ns {
+                            continue;
                         }
+                        if let Some((_, _, filter)) = &sizes {
+                            if !tests.iter().all(|t| t.passes(doc, filter)) {
+                                continue;
+                            }
+                        }
+                        out.push(c);
                     }
                 })
                 .map_err(err)?;
         }
         Ok(out)
+    }
+
+    /// A lookup compiled for one segment of a layout-3 partition.
+    fn test(&self, l: &Lookup, searcher: &Searcher, segment: &SegmentReader) -> Result<Test> {
+        let err = |e| Error::index(&self.dir, e);
+        let many = |items: &[Lookup]| -> Result<Vec<Test>> {
+            items
+                .iter()
+                .map(|i| self.test(i, searcher, segment))
+                .collect()
+        };
+        Ok(match l {
+            Lookup::Chunk(t) => Test::Chunk(filter::hash(t)),
+            // A Bloom filter cannot answer for part of a chunk.
+            Lookup::ChunkPattern(_) => Test::Maybe,
+            Lookup::All(items) => Test::All(many(items)?),
+            Lookup::Any(items) => Test::Any(many(items)?),
+            Lookup::Word(_) | Lookup::WordPattern(_) | Lookup::LongToken => {
+                let weight: Box<dyn Weight> = self
+                    .query(l)?
+                    .weight(EnableScoring::disabled_from_searcher(searcher))
+                    .map_err(err)?;
+                let mut docs = BitSet::with_max_value(segment.max_doc());
+                weight
+                    .for_each_no_score(segment, &mut |found| {
+                        for &d in found {
+                            docs.insert(d);
+                        }
+                    })
+                    .map_err(err)?;
+                Test::Docs(docs)
+            }
+        })
     }
 
     /// The tantivy query for a lookup.
@@ -482,11 +621,18 @@ impl Partition {
                 .collect::<Result<Vec<_>>>()?;
             Ok(Box::new(BooleanQuery::new(clauses)))
         };
+        let chunks = |l: &Lookup| match f.chunks {
+            Chunks::Terms(field) => Ok(field),
+            Chunks::Filter { .. } => Err(Error::Internal(format!(
+                "{l:?} is answered by the block filters of {}",
+                self.dir.display()
+            ))),
+        };
         match l {
             Lookup::Word(t) => Ok(term(f.line, t)),
-            Lookup::Chunk(t) => Ok(term(f.chunks, t)),
+            Lookup::Chunk(t) => Ok(term(chunks(l)?, t)),
             Lookup::WordPattern(p) => regex(f.line, p),
-            Lookup::ChunkPattern(p) => regex(f.chunks, p),
+            Lookup::ChunkPattern(p) => regex(chunks(l)?, p),
             Lookup::LongToken => Ok(term(f.line, LONG_TOKEN_TERM)),
             Lookup::All(items) => many(Occur::Must, items),
             Lookup::Any(items) => many(Occur::Should, items),
@@ -495,14 +641,111 @@ impl Partition {
 
     /// Reads a candidate block's entries.
     pub fn fetch(&self, searcher: &Searcher, c: &Candidate) -> Result<Vec<LogEntry>> {
-        let doc: TantivyDocument = searcher
-            .doc(c.addr)
-            .map_err(|e| Error::index(&self.dir, e))?;
-        let body = doc
-            .get_first(self.fields.body)
-            .and_then(|v| v.as_bytes())
-            .unwrap_or_default();
-        decode_block(body, c).map_err(|e| Error::Internal(format!("stored block: {e}")))
+        let err = |e| Error::index(&self.dir, e);
+        let stores = self.stores(searcher)?;
+        let raw = match stores.get(c.addr.segment_ord as usize) {
+            Some(store) => Some(store.get_document_bytes(c.addr.doc_id).map_err(err)?),
+            None => None,
+        };
+        let decoded = match raw
+            .as_deref()
+            .and_then(|r| stored_body(r, self.fields.body))
+        {
+            Some(body) => decode_block(body, c),
+            None => {
+                let doc: TantivyDocument = searcher.doc(c.addr).map_err(err)?;
+                let body = doc
+                    .get_first(self.fields.body)
+                    .and_then(|v| v.as_bytes())
+                    .unwrap_or_default();
+                decode_block(body, c)
+            }
+        };
+        decoded.map_err(|e| Error::Internal(format!("stored block: {e}")))
+    }
+
+    /// The doc-store readers of `searcher`'s segments, opened once per
+    /// searcher generation.
+    fn stores(&self, searcher: &Searcher) -> Result<Arc<Vec<StoreReader>>> {
+        let generation = searcher.generation().generation_id();
+        let mut cached = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((g, stores)) = &*cached {
+            if *g == generation {
+                return Ok(Arc::clone(stores));
+            }
+        }
+        let stores = searcher
+            .segment_readers()
+            .iter()
+            .map(|s| s.get_store_reader(STORE_CACHE_BLOCKS))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| Error::io(&self.dir, e))?;
+        let stores = Arc::new(stores);
+        *cached = Some((generation, Arc::clone(&stores)));
+        Ok(stores)
+    }
+}
+
+/// The `body` bytes of a stored document as tantivy's doc store encodes
+/// it: a VInt count of values, then per value the field id (u32, little
+/// endian), a type code and, for bytes, a VInt length and the bytes. Read
+/// here in place because tantivy's deserializer copies bytes values one
+/// byte at a time, which cost more than decompressing them. `None` when the
+/// document is anything but exactly one bytes value of `body` (another
+/// encoding): the caller then asks tantivy.
+fn stored_body(raw: &[u8], body: Field) -> Option<&[u8]> {
+    /// tantivy's VInt: seven bits per byte, low first, the last byte
+    /// flagged by its high bit.
+    fn vint(r: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for (i, &b) in r.iter().enumerate().take(10) {
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 != 0 {
+                *r = &r[i + 1..];
+                return Some(v);
+            }
+        }
+        None
+    }
+    const BYTES_CODE: u8 = 4;
+    let mut r = raw;
+    if vint(&mut r)? != 1 {
+        return None;
+    }
+    let (field, rest) = r.split_first_chunk::<4>()?;
+    let (&code, mut rest) = rest.split_first()?;
+    if u32::from_le_bytes(*field) != body.field_id() || code != BYTES_CODE {
+        return None;
+    }
+    let len = usize::try_from(vint(&mut rest)?).ok()?;
+    (rest.len() == len).then_some(rest)
+}
+
+/// A lookup compiled for one segment of a layout-3 partition: word
+/// lookups as the set of documents their postings name, chunks as filter
+/// probes.
+enum Test {
+    Docs(BitSet),
+    Chunk(u64),
+    /// The index cannot tell.
+    Maybe,
+    All(Vec<Test>),
+    Any(Vec<Test>),
+}
+
+impl Test {
+    fn passes(&self, doc: DocId, filter: &Column<u64>) -> bool {
+        match self {
+            Test::Docs(docs) => docs.contains(doc),
+            Test::Chunk(h) => {
+                let rows = filter.index.value_row_ids(doc);
+                let words = (rows.end - rows.start) as usize;
+                filter::may_contain(words, *h, |i| filter.values.get_val(rows.start + i as u32))
+            }
+            Test::Maybe => true,
+            Test::All(items) => items.iter().all(|t| t.passes(doc, filter)),
+            Test::Any(items) => items.iter().any(|t| t.passes(doc, filter)),
+        }
     }
 }
 
@@ -531,8 +774,174 @@ mod tests {
             ts_max: 1_000,
             stream: StreamId(7),
             addr: DocAddress::new(0, 0),
+            size: None,
         };
         assert_eq!(decode_block(&buf, &c).unwrap_or_default(), entries);
         assert!(decode_block(&buf[..buf.len() - 1], &c).is_err());
+    }
+
+    fn entry(stream: u64, ts_ns: i64, line: String) -> LogEntry {
+        LogEntry {
+            stream: StreamId(stream),
+            ts_ns,
+            line,
+            metadata: vec![],
+        }
+    }
+
+    fn lookup(needle: &str) -> Vec<Lookup> {
+        match crate::tokenizer::plan(needle) {
+            crate::tokenizer::Plan::Lookup(l) => vec![l],
+            crate::tokenizer::Plan::Scan => panic!("{needle} plans a scan"),
+        }
+    }
+
+    /// 600 lines of stream 1 with ids, committed: a full block and the rest.
+    fn fill(p: &Partition) -> Vec<LogEntry> {
+        let entries: Vec<LogEntry> = (0..600)
+            .map(|i| {
+                let id = format!(
+                    "{:032x}",
+                    (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c)
+                );
+                entry(
+                    1,
+                    1_000 + i,
+                    format!("GET /orders trace_id={id} took={i}ms"),
+                )
+            })
+            .collect();
+        for e in &entries {
+            p.add(e).unwrap();
+        }
+        p.commit().unwrap();
+        p.reload().unwrap();
+        entries
+    }
+
+    #[test]
+    fn blocks_carry_sizes_and_bodies_are_read_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partition::open(dir.path(), 0, 1 << 40).unwrap();
+        let entries = fill(&p);
+        let searcher = p.searcher();
+        let blocks = p
+            .candidates(&searcher, &[StreamId(1)], 0, 1 << 40, &[])
+            .unwrap();
+        let sizes: Vec<Option<BlockSize>> = blocks.iter().map(|b| b.size).collect();
+        let bytes = |r: std::ops::Range<usize>| -> u64 {
+            entries[r].iter().map(|e| e.line.len() as u64).sum()
+        };
+        assert_eq!(
+            sizes,
+            [
+                Some(BlockSize {
+                    lines: 512,
+                    bytes: bytes(0..512)
+                }),
+                Some(BlockSize {
+                    lines: 88,
+                    bytes: bytes(512..600)
+                }),
+            ]
+        );
+        let stores = p.stores(&searcher).unwrap();
+        let mut read = Vec::new();
+        for b in &blocks {
+            let raw = stores[b.addr.segment_ord as usize]
+                .get_document_bytes(b.addr.doc_id)
+                .unwrap();
+            assert!(
+                stored_body(&raw, p.fields.body).is_some(),
+                "read through tantivy"
+            );
+            read.extend(p.fetch(&searcher, b).unwrap());
+        }
+        assert_eq!(read, entries);
+        // The filter finds an id of the second block and nothing else.
+        let id = entries[555]
+            .line
+            .split('=')
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        let found = p
+            .candidates(&searcher, &[StreamId(1)], 0, 1 << 40, &lookup(id))
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].ts_min, entries[512].ts_ns);
+        let absent = p
+            .candidates(
+                &searcher,
+                &[StreamId(1)],
+                0,
+                1 << 40,
+                &lookup("trace_id=0123456789abcdef0123456789abcdef"),
+            )
+            .unwrap();
+        assert!(absent.is_empty());
+        // A word and a chunk of the same query: both must hold.
+        let both = p
+            .candidates(
+                &searcher,
+                &[StreamId(1)],
+                0,
+                1 << 40,
+                &[lookup("orders")[0].clone(), lookup(id)[0].clone()],
+            )
+            .unwrap();
+        assert_eq!(both.len(), 1);
+    }
+
+    /// The schema partitions had before block filters.
+    fn schema_2() -> Schema {
+        let mut b = Schema::builder();
+        b.add_u64_field("stream", NumericOptions::default().set_fast().set_indexed());
+        b.add_i64_field("ts_min", NumericOptions::default().set_fast());
+        b.add_i64_field("ts_max", NumericOptions::default().set_fast());
+        b.add_text_field("line", text_options(TOKENIZER));
+        b.add_text_field("chunks", text_options(CHUNK_TOKENIZER));
+        b.add_bytes_field("body", STORED);
+        b.build()
+    }
+
+    #[test]
+    fn layout_2_partitions_are_still_read_and_written() {
+        let dir = tempfile::tempdir().unwrap();
+        Index::create_in_dir(dir.path(), schema_2()).unwrap();
+        std::fs::write(dir.path().join("FORMAT"), FORMAT_2).unwrap();
+        let p = Partition::open(dir.path(), 0, 1 << 40).unwrap();
+        assert!(matches!(p.fields.chunks, Chunks::Terms(_)));
+        let entries = fill(&p);
+        let searcher = p.searcher();
+        let blocks = p
+            .candidates(&searcher, &[StreamId(1)], 0, 1 << 40, &[])
+            .unwrap();
+        assert!(blocks.iter().all(|b| b.size.is_none()));
+        let id = entries[7]
+            .line
+            .split('=')
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        let found = p
+            .candidates(&searcher, &[StreamId(1)], 0, 1 << 40, &lookup(id))
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(p.fetch(&searcher, &found[0]).unwrap()[7], entries[7]);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("FORMAT")).unwrap(),
+            FORMAT_2
+        );
+        // An unknown layout is refused, naming it.
+        let other = tempfile::tempdir().unwrap();
+        Index::create_in_dir(other.path(), schema_2()).unwrap();
+        std::fs::write(other.path().join("FORMAT"), "sightline-log-partition 9\n").unwrap();
+        let e = Partition::open(other.path(), 0, 1 << 40).unwrap_err();
+        assert!(e.to_string().contains("sightline-log-partition 9"), "{e}");
     }
 }

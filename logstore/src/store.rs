@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tantivy::Searcher;
 
 use sightline_model::{Labels, Matcher};
 use sightline_tsdb::wal::Wal;
@@ -41,6 +43,9 @@ pub struct PushOutcome {
     /// Streams not created because the store holds `max_streams` already;
     /// their entries were not stored.
     pub refused_streams: Vec<Labels>,
+    /// Entries dropped as repeats of entries already held (same stream,
+    /// timestamp and line), not counted in `entries`.
+    pub repeated: u64,
 }
 
 /// What a read wants: entries of `streams` in `[start_ns, end_ns)` whose line
@@ -76,6 +81,8 @@ pub struct StoreStats {
     pub entries_expired: AtomicU64,
     /// Entries not stored because their stream would pass `max_streams`.
     pub entries_refused_streams: AtomicU64,
+    /// Entries dropped as repeats of entries not yet committed.
+    pub entries_repeated: AtomicU64,
     /// Entries the push API refused before the store: invalid stream
     /// labels, lines over the size limit, and over the stream's rate.
     pub entries_invalid_labels: AtomicU64,
@@ -84,7 +91,9 @@ pub struct StoreStats {
     /// Scans run, and their total time in microseconds.
     pub scans: AtomicU64,
     pub scan_micros: AtomicU64,
-    /// Lines scans read (index candidates and head entries).
+    /// Lines reads took from storage or the head: scans' index candidates
+    /// and head entries, and the lines index statistics had to count one
+    /// by one.
     pub scan_lines_read: AtomicU64,
 }
 
@@ -113,10 +122,39 @@ struct Inner {
     maintenance: Mutex<()>,
     streams: RwLock<StreamTable>,
     data: RwLock<Data>,
+    /// Keys of the entries not yet committed, to drop a push's repeats.
+    recent: Mutex<Recent>,
     dirty: AtomicBool,
     stats: StoreStats,
     stop: Mutex<bool>,
     wake: Condvar,
+}
+
+/// What identifies an entry as a repeat: its stream, timestamp and a hash
+/// of its line.
+type EntryKey = (StreamId, i64, u64);
+
+/// The keys of the entries in the head and in a commit in progress. A push
+/// whose entry repeats one of them (a client retrying a request that was
+/// stored, or sending the same entry twice) drops it, as Loki's ingesters
+/// drop repeats of what they hold in memory; a repeat arriving after the
+/// original was committed is stored, and reads return it once.
+#[derive(Debug, Default)]
+struct Recent {
+    head: HashSet<EntryKey, foldhash::fast::FixedState>,
+    committing: HashSet<EntryKey, foldhash::fast::FixedState>,
+}
+
+impl Recent {
+    fn contains(&self, key: &EntryKey) -> bool {
+        self.head.contains(key) || self.committing.contains(key)
+    }
+}
+
+fn entry_key(stream: StreamId, ts_ns: i64, line: &str) -> EntryKey {
+    use std::hash::BuildHasher;
+    let line = foldhash::quality::FixedState::with_seed(0).hash_one(line);
+    (stream, ts_ns, line)
 }
 
 /// The log store. Open with [`LogStore::open`]; a background thread commits
@@ -128,8 +166,8 @@ pub struct LogStore {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The guarded state is either `()` or a flag: nothing a panic can leave
-    // half-written.
+    // The guarded state is `()`, a flag, or the repeat filter, which a
+    // panic can at worst leave missing keys (a repeat is then stored).
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -202,6 +240,7 @@ impl LogStore {
             maintenance: Mutex::new(()),
             streams: RwLock::new(table),
             data: RwLock::new(data),
+            recent: Mutex::new(Recent::default()),
             dirty: AtomicBool::new(false),
             stats: StoreStats::default(),
             stop: Mutex::new(false),
@@ -253,6 +292,9 @@ impl LogStore {
         let mut outcome = PushOutcome::default();
         let seq = {
             let _apply = lock(&inner.apply);
+            let mut recent = lock(&inner.recent);
+            let mut fresh: HashSet<EntryKey, foldhash::fast::FixedState> = HashSet::default();
+            let mut repeats = 0u64;
             let mut new_defs: Vec<StreamDef> = Vec::new();
             {
                 let mut table = write(&inner.streams);
@@ -274,6 +316,11 @@ impl LogStore {
                     let (id, def) = table.resolve(&b.labels, first.ts_ns);
                     new_defs.extend(def);
                     for e in b.entries.iter().filter(live) {
+                        let key = entry_key(id, e.ts_ns, &e.line);
+                        if recent.contains(&key) || !fresh.insert(key) {
+                            repeats += 1;
+                            continue;
+                        }
                         table.touch(id, e.ts_ns);
                         entries.push(LogEntry {
                             stream: id,
@@ -284,6 +331,11 @@ impl LogStore {
                     }
                 }
             }
+            inner
+                .stats
+                .entries_repeated
+                .fetch_add(repeats, Ordering::Relaxed);
+            outcome.repeated = repeats;
             if entries.is_empty() {
                 return Ok(outcome);
             }
@@ -295,6 +347,10 @@ impl LogStore {
             record::encode_entries(&mut buf, &entries);
             append.log(&buf);
             let seq = append.commit()?;
+            // Only entries now logged count as held: a failed push leaves
+            // the client's retry to store them.
+            recent.head.extend(fresh);
+            drop(recent);
             let mut data = write(&inner.data);
             let n = entries.len() as u64;
             outcome.entries = n;
@@ -359,7 +415,7 @@ impl LogStore {
         scan: &Scan,
         visit: &mut dyn FnMut(&LogEntry) -> ControlFlow<()>,
     ) -> Result<ScanStats> {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let result = self.scan_inner(scan, visit);
         let s = &self.inner.stats;
         s.scans.fetch_add(1, Ordering::Relaxed);
@@ -390,27 +446,7 @@ impl LogStore {
             })
             .collect();
         let accept = |line: &str| scan.contains.iter().all(|c| line.contains(c.as_str()));
-        // A consistent snapshot: searchers and the head are taken together,
-        // under the lock a commit holds while it swaps one for the other.
-        let mut views = Vec::new();
-        {
-            let data = read(&self.inner.data);
-            for p in data.partitions.values() {
-                if p.end_ns <= scan.start_ns || p.start_ns >= scan.end_ns {
-                    continue;
-                }
-                let head: Vec<LogEntry> = data
-                    .committing
-                    .iter()
-                    .chain(&data.head)
-                    .filter(|e| e.ts_ns >= p.start_ns.max(scan.start_ns))
-                    .filter(|e| e.ts_ns < p.end_ns.min(scan.end_ns))
-                    .filter(|e| wanted.contains(&e.stream))
-                    .cloned()
-                    .collect();
-                views.push((Arc::clone(p), p.searcher(), head));
-            }
-        }
+        let mut views = self.views(&wanted, scan.start_ns, scan.end_ns);
         if scan.direction == Direction::Backward {
             views.reverse();
         }
@@ -479,6 +515,93 @@ impl LogStore {
             }
         }
         Ok(stats)
+    }
+
+    /// A consistent snapshot of the partitions overlapping
+    /// `[start_ns, end_ns)`: each with its searcher and its uncommitted
+    /// entries of `streams` in the range, taken together under the lock a
+    /// commit holds while it swaps one for the other.
+    fn views(
+        &self,
+        streams: &HashSet<StreamId>,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Vec<(Arc<Partition>, Searcher, Vec<LogEntry>)> {
+        let data = read(&self.inner.data);
+        let mut views = Vec::new();
+        for p in data.partitions.values() {
+            if p.end_ns <= start_ns || p.start_ns >= end_ns {
+                continue;
+            }
+            let head: Vec<LogEntry> = data
+                .committing
+                .iter()
+                .chain(&data.head)
+                .filter(|e| e.ts_ns >= p.start_ns.max(start_ns))
+                .filter(|e| e.ts_ns < p.end_ns.min(end_ns))
+                .filter(|e| streams.contains(&e.stream))
+                .cloned()
+                .collect();
+            views.push((Arc::clone(p), p.searcher(), head));
+        }
+        views
+    }
+
+    /// Counts the entries of `streams` in `[start_ns, end_ns)` and their
+    /// line bytes: `visit(stream, ts, entries, bytes)` for a single entry
+    /// or, where the partition records block sizes and `whole(ts_min,
+    /// ts_max)` allows it, for a whole block at its first timestamp
+    /// without reading it. Entries stored twice (sent twice, or replayed
+    /// after a crash) are counted twice, as Loki's index statistics do.
+    /// `false` when `deadline` passed first.
+    pub(crate) fn tally(
+        &self,
+        streams: &[StreamId],
+        start_ns: i64,
+        end_ns: i64,
+        deadline: Instant,
+        whole: &dyn Fn(i64, i64) -> bool,
+        visit: &mut dyn FnMut(StreamId, i64, u64, u64),
+    ) -> Result<bool> {
+        if streams.is_empty() || end_ns <= start_ns {
+            return Ok(true);
+        }
+        let wanted: HashSet<StreamId> = streams.iter().copied().collect();
+        let mut read = 0u64;
+        let result = (|| {
+            for (p, searcher, head) in self.views(&wanted, start_ns, end_ns) {
+                for (i, e) in head.iter().enumerate() {
+                    if i % 4096 == 0 && Instant::now() > deadline {
+                        return Ok(false);
+                    }
+                    read += 1;
+                    visit(e.stream, e.ts_ns, 1, e.line.len() as u64);
+                }
+                for b in p.candidates(&searcher, streams, start_ns, end_ns, &[])? {
+                    if Instant::now() > deadline {
+                        return Ok(false);
+                    }
+                    let inside = b.ts_min >= start_ns && b.ts_max < end_ns;
+                    match b.size {
+                        Some(size) if inside && whole(b.ts_min, b.ts_max) => {
+                            visit(b.stream, b.ts_min, size.lines, size.bytes);
+                        }
+                        _ => {
+                            for e in p.fetch(&searcher, &b)? {
+                                read += 1;
+                                if e.ts_ns >= start_ns && e.ts_ns < end_ns {
+                                    visit(e.stream, e.ts_ns, 1, e.line.len() as u64);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(true)
+        })();
+        let s = &self.inner.stats;
+        s.scan_lines_read.fetch_add(read, Ordering::Relaxed);
+        result
     }
 
     /// Commits every partition with new entries now.
@@ -678,6 +801,11 @@ impl Inner {
         let (through, partitions) = {
             let _apply = lock(&self.apply);
             let through = self.wal.cut_segment()?;
+            {
+                let mut recent = lock(&self.recent);
+                let head = std::mem::take(&mut recent.head);
+                recent.committing.extend(head);
+            }
             let mut data = write(&self.data);
             let head = std::mem::take(&mut data.head);
             data.committing.extend(head);
@@ -698,6 +826,7 @@ impl Inner {
                 p.reload()?;
             }
             data.committing.clear();
+            lock(&self.recent).committing.clear();
         }
         let mut buf = Vec::new();
         let payloads: Vec<Vec<u8>> = {

@@ -14,13 +14,13 @@
 //! ([`LogTokenizer`], the `line` field): their vocabulary is small (message
 //! words, identifiers, levels, status codes). Tokens with a digit and more
 //! than [`CHUNK_CHARS`] characters — trace and request ids, IPs, numbers,
-//! timestamps, where most values are unique — are indexed as their
-//! consecutive [`CHUNK_CHARS`]-character chunks ([`ChunkTokenizer`], the
-//! `chunks` field): `4bf92f35…` becomes `4bf9`, `2f35`, …. The chunk
-//! vocabulary is bounded, so the term dictionary stays small however many
-//! ids the logs carry, and a substring of such a token is found without
-//! scanning the dictionary: whatever its offset in the token, it covers
-//! whole chunks at one of [`CHUNK_CHARS`] alignments.
+//! timestamps, where most values are unique — are cut into their
+//! consecutive [`CHUNK_CHARS`]-character chunks ([`ChunkTokenizer`]):
+//! `4bf92f35…` becomes `4bf9`, `2f35`, …, kept in each block's Bloom filter
+//! (`crate::filter`; partitions of layout 2 post them as terms of a `chunks`
+//! field). A substring of such a token is found without scanning any
+//! dictionary: whatever its offset in the token, it covers whole chunks at
+//! one of [`CHUNK_CHARS`] alignments.
 //!
 //! LogQL's `|=` is a case-sensitive substring match, which a token index can
 //! only narrow down: [`plan`] finds what the filter text guarantees about a
@@ -141,9 +141,9 @@ pub struct LogTokenizer {
     long: bool,
 }
 
-/// The tantivy tokenizer of the `chunks` field (`"sightline_chunk"`): the
-/// chunks of the other tokens.
-#[derive(Debug, Clone, Default)]
+/// The chunks of the other tokens: what block filters hold, and the
+/// tantivy tokenizer of layout 2's `chunks` field (`"sightline_chunk"`).
+#[derive(Debug, Clone)]
 pub struct ChunkTokenizer(LogTokenizer);
 
 impl ChunkTokenizer {
@@ -152,6 +152,12 @@ impl ChunkTokenizer {
             emit: Emit::Chunks,
             ..LogTokenizer::default()
         })
+    }
+}
+
+impl Default for ChunkTokenizer {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -140,6 +140,44 @@ fn acknowledged_entries_survive_reopen_without_duplicates() {
 }
 
 #[test]
+fn repeats_of_uncommitted_entries_are_dropped_at_push() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), options()).unwrap();
+    let request = |lines: &[(i64, &str)]| {
+        vec![batch(
+            "a",
+            lines.iter().map(|&(ts, l)| entry(ts, l)).collect(),
+        )]
+    };
+    let first = store
+        .push(&request(&[(T0, "one"), (T0 + 1, "two"), (T0 + 1, "two")]))
+        .unwrap();
+    assert_eq!((first.entries, first.repeated), (2, 1));
+    // A client's retry of a stored request, plus one new entry; the same
+    // line at another time, and the same time and line in another stream,
+    // are not repeats.
+    let mut retry = request(&[(T0, "one"), (T0 + 1, "two"), (T0 + 2, "two")]);
+    retry.push(batch("b", vec![entry(T0, "one")]));
+    let again = store.push(&retry).unwrap();
+    assert_eq!((again.entries, again.repeated), (2, 2));
+    let stored = |s: &LogStore| {
+        s.stats()
+            .entries_stored
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(stored(&store), 4);
+    // Once committed, a repeat is stored again; reads still return it once.
+    store.commit().unwrap();
+    let late = store.push(&request(&[(T0, "one")])).unwrap();
+    assert_eq!((late.entries, late.repeated), (1, 0));
+    assert_eq!(lines(&store, "a", &[], Direction::Forward).len(), 3);
+    assert_eq!(stored(&store), 5);
+    assert!(store
+        .metrics_text()
+        .contains("sightline_logstore_repeated_lines_total 3"));
+}
+
+#[test]
 fn retention_drops_whole_partitions_and_streams() {
     let dir = tempfile::tempdir().unwrap();
     let now = std::time::SystemTime::now()

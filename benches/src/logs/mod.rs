@@ -178,12 +178,18 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<bool> {
         started.elapsed()
     );
 
+    // The clients push as fast as the server takes it, several at once per
+    // stream: Loki's default per-stream limit (3 MB/s) would refuse parts
+    // of pushes, and their retries store lines twice.
     let (target, _startup) = RunningTarget::start(
         TargetKind::Sightline,
         &settings.sightline,
         work.path(),
         &[],
-        &[],
+        &[
+            ("SIGHTLINE_LOGS__PER_STREAM_RATE_LIMIT", "1GB"),
+            ("SIGHTLINE_LOGS__PER_STREAM_RATE_LIMIT_BURST", "1GB"),
+        ],
         Duration::from_secs(60),
     )
     .await?;
@@ -264,6 +270,18 @@ async fn measure(
         .to_string();
     eprintln!("[sightline] {metric_query}");
     let metric = loki.metric(&metric_query, start, metric_end, step).await?;
+    let stats_query = "{namespace=~\".+\"}".to_string();
+    eprintln!("[sightline] index/stats {stats_query}");
+    let stats = loki.index_stats(&stats_query, start, end).await?;
+    // Statistics count what is stored: exactly the lines sent, unless a
+    // retried push stored some twice or lines were lost.
+    if stats.result as u64 != data.lines {
+        bail!(
+            "index/stats counts {} entries; {} lines were sent",
+            stats.result,
+            data.lines
+        );
+    }
 
     Ok(Figures {
         lines: data.lines,
@@ -287,6 +305,8 @@ async fn measure(
         label,
         metric_query,
         metric,
+        stats_query,
+        stats,
     })
 }
 

@@ -113,6 +113,47 @@ impl LokiClient {
         Ok(summarise(times, last))
     }
 
+    /// `index/stats` for a selector: the entries counted, and the streams.
+    pub async fn index_stats(
+        &self,
+        query: &str,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> anyhow::Result<Timed> {
+        let params = [
+            ("query", query.to_string()),
+            ("start", start_ns.to_string()),
+            ("end", end_ns.to_string()),
+        ];
+        let mut times = Vec::new();
+        let mut last = (0.0, 0);
+        for _ in 0..RUNS {
+            let started = Instant::now();
+            let response = self
+                .client
+                .get(format!("{}/loki/api/v1/index/stats", self.base))
+                .query(&params)
+                .send()
+                .await
+                .context("asking for index stats")?;
+            let status = response.status();
+            let body = response.text().await.context("reading the answer")?;
+            times.push(started.elapsed());
+            if !status.is_success() {
+                bail!(
+                    "index/stats answered {status}: {}",
+                    body.chars().take(300).collect::<String>()
+                );
+            }
+            let v: serde_json::Value =
+                serde_json::from_str(&body).context("parsing the index stats")?;
+            let entries = v["entries"].as_f64().unwrap_or(-1.0);
+            let streams = v["streams"].as_u64().unwrap_or(0);
+            last = (entries, streams as usize);
+        }
+        Ok(summarise(times, last))
+    }
+
     /// A metric range query: the sum of all values, and series.
     pub async fn metric(
         &self,

@@ -38,6 +38,9 @@ pub struct Figures {
     pub label: Timed,
     pub metric_query: String,
     pub metric: Timed,
+    pub stats_query: String,
+    /// `index/stats` over everything: entries counted.
+    pub stats: Timed,
 }
 
 fn ms(d: Duration) -> String {
@@ -137,12 +140,17 @@ impl Figures {
             "sum by (level) count_over_time [1m], ms".into(),
             ms(self.metric.median),
         ]);
+        t.push(vec![
+            "index/stats, everything, ms".into(),
+            ms(self.stats.median),
+        ]);
         format!(
             "logs: {:.2} GB raw, {} lines ({:.1} B/line), pushed by {} clients ({} retries); \
              median of 5 runs per query, first run in parentheses below\n\
              rare term:  {}  -> {} lines (first run {} ms; rg {} ms)\n\
              label-only: {}  -> {} lines in {} streams (first run {} ms)\n\
              metric:     {}  -> {} series, {} lines counted (first run {} ms)\n\
+             index/stats: {}  -> {} entries in {} streams (first run {} ms)\n\
              zstd -3 took {:.1} s on one thread; idle {:.0} s after the push\n\
              on disk, bytes per line by file kind: {}\n\n{}",
             gb,
@@ -162,6 +170,10 @@ impl Figures {
             self.metric.groups,
             self.metric.result,
             ms(self.metric.first),
+            self.stats_query,
+            self.stats.result,
+            self.stats.groups,
+            ms(self.stats.first),
             self.zstd_time.as_secs_f64(),
             self.idle_wait.as_secs_f64(),
             self.by_kind
