@@ -461,7 +461,14 @@ impl LogStore {
                 (!ts, !stream.0)
             }
         };
-        for (p, searcher, head) in views {
+        // A run's entries in visit order (its keys descending).
+        let sort_run = |run: &mut Vec<LogEntry>| {
+            if backward {
+                run.reverse();
+            }
+            run.sort_by_key(|e| std::cmp::Reverse(key(e.ts_ns, e.stream)));
+        };
+        for (p, searcher, mut head) in views {
             stats.partitions += 1;
             let blocks =
                 p.candidates(&searcher, &scan.streams, scan.start_ns, scan.end_ns, &plans)?;
@@ -470,47 +477,69 @@ impl LogStore {
                 let (ts, stream) = key(if backward { b.ts_max } else { b.ts_min }, b.stream);
                 queue.push((ts, stream, BLOCK, i));
             }
-            // Queued entries; slots are reused once visited, so a long scan
-            // holds only what is queued.
-            let mut entries = Slots::default();
-            for e in head {
-                stats.candidates += 1;
-                stats.lines_read += 1;
-                stats.bytes_read += e.line.len() as u64;
-                if accept(&e.line) {
-                    let (ts, stream) = key(e.ts_ns, e.stream);
-                    queue.push((ts, stream, ENTRY, entries.insert(e)));
-                }
-            }
+            // Decoded blocks (and the head) as runs of entries in visit
+            // order, each queued by its next entry; a run is freed once
+            // visited, so a long scan holds only the blocks it is between.
+            let mut runs: Vec<(Vec<LogEntry>, usize)> = Vec::new();
+            stats.candidates += head.len() as u64;
+            stats.lines_read += head.len() as u64;
+            stats.bytes_read += head.iter().map(|e| e.line.len() as u64).sum::<u64>();
+            head.retain(|e| accept(&e.line));
+            let mut pending = Some(head);
             let mut group: Option<(i64, StreamId)> = None;
-            let mut seen: HashSet<String> = HashSet::new();
-            while let Some((_, _, kind, i)) = queue.pop() {
-                if kind == BLOCK {
-                    for e in p.fetch(&searcher, &blocks[i])? {
-                        stats.candidates += 1;
-                        stats.lines_read += 1;
-                        stats.bytes_read += e.line.len() as u64;
-                        if e.ts_ns < scan.start_ns || e.ts_ns >= scan.end_ns || !accept(&e.line) {
-                            continue;
-                        }
-                        let (ts, stream) = key(e.ts_ns, e.stream);
-                        queue.push((ts, stream, ENTRY, entries.insert(e)));
+            // Lines visited with the current (timestamp, stream).
+            let mut seen: Vec<String> = Vec::new();
+            loop {
+                if let Some(mut run) = pending.take() {
+                    sort_run(&mut run);
+                    if let Some(first) = run.first() {
+                        let (ts, stream) = key(first.ts_ns, first.stream);
+                        queue.push((ts, stream, RUN, runs.len()));
+                        runs.push((run, 0));
                     }
-                    continue;
                 }
-                let Some(entry) = entries.take(i) else {
-                    continue;
+                let Some((_, _, kind, i)) = queue.pop() else {
+                    break;
                 };
-                let k = (entry.ts_ns, entry.stream);
-                if group != Some(k) {
-                    group = Some(k);
-                    seen.clear();
-                }
-                if !seen.insert(entry.line.clone()) {
+                if kind == BLOCK {
+                    let mut run = p.fetch(&searcher, &blocks[i])?;
+                    stats.candidates += run.len() as u64;
+                    stats.lines_read += run.len() as u64;
+                    stats.bytes_read += run.iter().map(|e| e.line.len() as u64).sum::<u64>();
+                    run.retain(|e| {
+                        e.ts_ns >= scan.start_ns && e.ts_ns < scan.end_ns && accept(&e.line)
+                    });
+                    pending = Some(run);
                     continue;
                 }
-                if visit(&entry).is_break() {
-                    return Ok(stats);
+                // Visit the run until an item of the queue comes first (a
+                // block with an equal key must be opened first).
+                let (run, pos) = &mut runs[i];
+                while let Some(entry) = run.get_mut(*pos) {
+                    let (ts, stream) = key(entry.ts_ns, entry.stream);
+                    if queue
+                        .peek()
+                        .is_some_and(|&(t, s, k, _)| (ts, stream, RUN) < (t, s, k))
+                    {
+                        queue.push((ts, stream, RUN, i));
+                        break;
+                    }
+                    *pos += 1;
+                    let g = (entry.ts_ns, entry.stream);
+                    if group != Some(g) {
+                        group = Some(g);
+                        seen.clear();
+                    }
+                    if seen.contains(&entry.line) {
+                        continue;
+                    }
+                    if visit(entry).is_break() {
+                        return Ok(stats);
+                    }
+                    seen.push(std::mem::take(&mut entry.line));
+                }
+                if *pos >= run.len() {
+                    *run = Vec::new();
                 }
             }
         }
@@ -671,40 +700,10 @@ impl Drop for LogStore {
 /// Partitions with an open index writer at once.
 const MAX_OPEN_WRITERS: usize = 4;
 
-/// Entries waiting in a scan's queue, by slot; freed slots are reused.
-#[derive(Default)]
-struct Slots {
-    items: Vec<Option<LogEntry>>,
-    free: Vec<usize>,
-}
-
-impl Slots {
-    fn insert(&mut self, e: LogEntry) -> usize {
-        match self.free.pop() {
-            Some(i) => {
-                self.items[i] = Some(e);
-                i
-            }
-            None => {
-                self.items.push(Some(e));
-                self.items.len() - 1
-            }
-        }
-    }
-
-    fn take(&mut self, i: usize) -> Option<LogEntry> {
-        let e = self.items.get_mut(i)?.take();
-        if e.is_some() {
-            self.free.push(i);
-        }
-        e
-    }
-}
-
-/// Queue item kinds in [`LogStore::scan`]: a block pops before an entry
-/// with the same key.
+/// Queue item kinds in [`LogStore::scan`]: a block pops before a run's
+/// entry with the same key.
 const BLOCK: u8 = 1;
-const ENTRY: u8 = 0;
+const RUN: u8 = 0;
 
 fn partition_ns(options: &Options) -> i64 {
     i64::try_from(options.partition.as_nanos())

@@ -303,7 +303,7 @@ impl<'a> Evaluator<'a> {
             .saturating_sub(range)
             .saturating_add(1);
         let end = last.saturating_sub(offset).saturating_add(1);
-        let mut series: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+        let mut series: foldhash::HashMap<Labels, Vec<(i64, f64)>> = foldhash::HashMap::default();
         let mut too_many = false;
         let max_series = self.limits.max_series;
         let grouping = r.grouping.clone();
@@ -314,10 +314,10 @@ impl<'a> Evaluator<'a> {
                 RangeFn::BytesOverTime | RangeFn::BytesRate => e.line.len() as f64,
                 _ => e.value.unwrap_or(0.0),
             };
-            let mut labels = e.labels();
-            if let Some(g) = &grouping {
-                labels = group_labels(&labels, g);
-            }
+            let labels = match &grouping {
+                Some(g) => e.labels_where(|n| g.labels.iter().any(|l| l == n) != g.without),
+                None => e.labels(),
+            };
             if !series.contains_key(&labels) && series.len() >= max_series {
                 too_many = true;
                 return ControlFlow::Break(());

@@ -45,10 +45,15 @@ impl Entry {
     }
 
     pub fn labels(&self) -> Labels {
+        self.labels_where(|_| true)
+    }
+
+    /// The non-empty labels whose names `keep` accepts, cloning only those.
+    pub fn labels_where(&self, keep: impl Fn(&str) -> bool) -> Labels {
         Labels::from_sorted(
             self.labels
                 .iter()
-                .filter(|(_, v)| !v.is_empty())
+                .filter(|(n, v)| !v.is_empty() && keep(n))
                 .map(|(n, v)| sightline_model::Label {
                     name: n.clone(),
                     value: v.clone(),
