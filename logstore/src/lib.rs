@@ -101,6 +101,10 @@ pub struct Options {
     /// Entries older than this (by timestamp) are deleted, a partition at a
     /// time.
     pub retention: Duration,
+    /// Most bytes the partitions may take on disk (0: no budget). Past it
+    /// the oldest whole partitions are deleted, never the newest, and
+    /// entries older than the deleted ones are refused as past retention.
+    pub retention_bytes: u64,
     /// Head size that triggers a commit before the interval is up.
     pub max_head_bytes: usize,
     /// Most streams the store holds; pushes creating more are refused.
@@ -114,6 +118,7 @@ impl Default for Options {
             partition: Duration::from_secs(24 * 3600),
             commit_interval: Duration::from_secs(5),
             retention: Duration::from_secs(30 * 24 * 3600),
+            retention_bytes: 0,
             max_head_bytes: 64 << 20,
             max_streams: 100_000,
         }

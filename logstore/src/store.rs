@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -124,6 +124,9 @@ struct Inner {
     data: RwLock<Data>,
     /// Keys of the entries not yet committed, to drop a push's repeats.
     recent: Mutex<Recent>,
+    /// The end of the newest partition deleted for the size budget: older
+    /// entries are past retention.
+    size_floor: AtomicI64,
     dirty: AtomicBool,
     stats: StoreStats,
     stop: Mutex<bool>,
@@ -241,6 +244,7 @@ impl LogStore {
             streams: RwLock::new(table),
             data: RwLock::new(data),
             recent: Mutex::new(Recent::default()),
+            size_floor: AtomicI64::new(i64::MIN),
             dirty: AtomicBool::new(false),
             stats: StoreStats::default(),
             stop: Mutex::new(false),
@@ -728,8 +732,9 @@ fn dir_size(dir: &Path) -> u64 {
 impl Inner {
     /// The cutoff below which entries are past retention.
     fn retention_cutoff(&self) -> i64 {
-        i64::try_from(self.options.retention.as_nanos())
-            .map_or(i64::MIN, |r| now_ns().saturating_sub(r))
+        let by_time = i64::try_from(self.options.retention.as_nanos())
+            .map_or(i64::MIN, |r| now_ns().saturating_sub(r));
+        by_time.max(self.size_floor.load(Ordering::Relaxed))
     }
 
     /// True when an entry at `ts_ns` falls in a partition past retention.
@@ -846,6 +851,29 @@ impl Inner {
 
     fn apply_retention(&self) -> Result<()> {
         let _maintenance = lock(&self.maintenance);
+        // Past the size budget, the oldest partitions but the newest go:
+        // sizes are read before taking the locks.
+        if self.options.retention_bytes > 0 {
+            let sizes: Vec<(i64, i64, u64)> = read(&self.data)
+                .partitions
+                .values()
+                .map(|p| (p.start_ns, p.end_ns, dir_size(p.dir())))
+                .collect();
+            let mut total: u64 = sizes.iter().map(|s| s.2).sum();
+            for &(start, end, bytes) in &sizes[..sizes.len().saturating_sub(1)] {
+                if total <= self.options.retention_bytes {
+                    break;
+                }
+                total -= bytes;
+                self.size_floor.fetch_max(end, Ordering::Relaxed);
+                tracing::info!(
+                    partition = start,
+                    bytes,
+                    budget = self.options.retention_bytes,
+                    "log partition over the size budget"
+                );
+            }
+        }
         let cutoff = self.retention_cutoff();
         let expired: Vec<Arc<Partition>> = {
             // With the apply lock held no push is between its WAL append and

@@ -228,6 +228,78 @@ fn retention_drops_whole_partitions_and_streams() {
 }
 
 #[test]
+fn a_size_budget_drops_the_oldest_partitions_but_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let day = 24 * 3600 * 1_000_000_000i64;
+    let text = |d: i64| format!("day {d} {}", "x".repeat(200));
+    let day_of = |d: i64| {
+        (0..200)
+            .map(|i| entry(now - d * day + i, &text(d)))
+            .collect()
+    };
+    {
+        let store = LogStore::open(dir.path(), options()).unwrap();
+        for d in [3, 2, 1] {
+            store.push(&[batch(&format!("d{d}"), day_of(d))]).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let sizes: Vec<u64> = {
+        let mut dirs: Vec<_> = std::fs::read_dir(dir.path().join("partitions"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        dirs.sort_by_key(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        });
+        dirs.iter()
+            .map(|d| {
+                std::fs::read_dir(d)
+                    .unwrap()
+                    .map(|f| f.unwrap().metadata().unwrap().len())
+                    .sum()
+            })
+            .collect()
+    };
+    assert_eq!(sizes.len(), 3);
+    // Room for the two newest partitions only.
+    let opts = Options {
+        retention_bytes: sizes[1] + sizes[2] + 1,
+        ..options()
+    };
+    let store = LogStore::open(dir.path(), opts).unwrap();
+    assert_eq!(store.partition_count().0, 2);
+    assert!(lines(&store, "d3", &[], Direction::Forward).is_empty());
+    assert_eq!(lines(&store, "d2", &[], Direction::Forward).len(), 200);
+    assert_eq!(
+        store.label_values("app", &[], i64::MIN, i64::MAX),
+        ["d1", "d2"]
+    );
+    // Entries as old as the dropped partition are past retention now.
+    store.push(&[batch("d3", day_of(3))]).unwrap();
+    store.commit().unwrap();
+    assert!(lines(&store, "d3", &[], Direction::Forward).is_empty());
+    store.close().unwrap();
+    // A budget smaller than anything keeps the newest partition.
+    let opts = Options {
+        retention_bytes: 1,
+        ..options()
+    };
+    let store = LogStore::open(dir.path(), opts).unwrap();
+    assert_eq!(store.partition_count().0, 1);
+    assert_eq!(lines(&store, "d1", &[], Direction::Forward).len(), 200);
+}
+
+#[test]
 fn streams_past_the_limit_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let opts = Options {

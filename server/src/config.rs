@@ -276,6 +276,9 @@ pub struct LogsConfig {
     pub commit_interval: PromDuration,
     /// Entries older than this are deleted.
     pub retention: PromDuration,
+    /// Most bytes the log partitions may take (`50GB`; 0: no budget); past
+    /// it the oldest partitions are deleted, never the newest.
+    pub retention_size_bytes: ByteSize,
     pub max_line_bytes: usize,
     pub max_labels_per_stream: usize,
     pub max_label_name_length: usize,
@@ -324,6 +327,7 @@ impl Default for LogsConfig {
             partition: PromDuration(store.partition),
             commit_interval: PromDuration(store.commit_interval),
             retention: PromDuration(store.retention),
+            retention_size_bytes: ByteSize(store.retention_bytes),
             max_line_bytes: limits.max_line_bytes,
             max_labels_per_stream: limits.max_labels,
             max_label_name_length: limits.max_label_name_bytes,
@@ -603,6 +607,7 @@ impl Config {
             partition: self.logs.partition.0,
             commit_interval: self.logs.commit_interval.0,
             retention: self.logs.retention.0,
+            retention_bytes: self.logs.retention_size_bytes.0,
             max_streams: self.logs.max_streams,
             ..sightline_logstore::Options::default()
         }
