@@ -56,6 +56,9 @@ const TOKENIZER: &str = "sightline_log";
 const CHUNK_TOKENIZER: &str = "sightline_chunk";
 /// The layout written to `FORMAT` in new partition directories.
 const FORMAT: &str = "sightline-log-partition 3\n";
+/// The commit payload: the WAL segment the commit covers (see
+/// [`Partition::commit`]).
+const PAYLOAD_PREFIX: &str = "wal-through ";
 /// The previous layout, still read and written (chunks as terms).
 const FORMAT_2: &str = "sightline-log-partition 2\n";
 /// Indexing memory per open writer (tantivy's minimum is 15 MB).
@@ -169,6 +172,9 @@ pub(crate) struct Partition {
     writer: Mutex<Option<OpenWriter>>,
     /// Entries added since the last commit.
     pending: AtomicU64,
+    /// The WAL segment through which every entry of this partition is in
+    /// the committed index (0: none known); from the last commit's payload.
+    committed_through: AtomicU64,
     fields: Fields,
     /// Doc-store readers of the latest searcher generation read.
     stores: Mutex<Option<(u64, Arc<Vec<StoreReader>>)>>,
@@ -278,6 +284,12 @@ impl Partition {
         index
             .tokenizers()
             .register(CHUNK_TOKENIZER, TextAnalyzer::from(ChunkTokenizer::new()));
+        let committed_through = index
+            .load_metas()
+            .ok()
+            .and_then(|m| m.payload)
+            .and_then(|p| p.strip_prefix(PAYLOAD_PREFIX)?.parse().ok())
+            .unwrap_or(0);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -311,6 +323,7 @@ impl Partition {
             reader,
             writer: Mutex::new(None),
             pending: AtomicU64::new(0),
+            committed_through: AtomicU64::new(committed_through),
             fields,
             stores: Mutex::new(None),
         })
@@ -324,6 +337,12 @@ impl Partition {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The WAL segment through which this partition's entries are in its
+    /// committed index (0: none known).
+    pub fn committed_through(&self) -> u64 {
+        self.committed_through.load(Ordering::Relaxed)
     }
 
     pub fn has_writer(&self) -> bool {
@@ -420,7 +439,12 @@ impl Partition {
     /// it after [`Self::reload`]. A writer that had nothing to commit is
     /// closed (partitions that stopped receiving data hold no indexing
     /// memory).
-    pub fn commit(&self) -> Result<()> {
+    ///
+    /// `through` is the WAL segment through which every entry logged for
+    /// this partition has been added (`None`: no new claim); it is
+    /// recorded with the commit, so that a replay after a crash between
+    /// this commit and the WAL's checkpoint skips what the index holds.
+    pub fn commit(&self, through: Option<u64>) -> Result<()> {
         let mut guard = self.writer();
         let pending = self.pending.swap(0, Ordering::Relaxed);
         if pending == 0 {
@@ -428,12 +452,23 @@ impl Partition {
             return Ok(());
         }
         if let Some(open) = &mut *guard {
+            let through = through
+                .unwrap_or(0)
+                .max(self.committed_through.load(Ordering::Relaxed));
             let result = self.write_blocks(open).and_then(|()| {
-                open.writer
+                let mut prepared = open
+                    .writer
+                    .prepare_commit()
+                    .map_err(|e| Error::index(&self.dir, e))?;
+                prepared.set_payload(&format!("{PAYLOAD_PREFIX}{through}"));
+                prepared
                     .commit()
                     .map(|_| ())
                     .map_err(|e| Error::index(&self.dir, e))
             });
+            if result.is_ok() {
+                self.committed_through.store(through, Ordering::Relaxed);
+            }
             if let Err(e) = result {
                 // Still to commit: the next attempt must not take the
                 // writer for idle and drop it. Blocks not written stay in
@@ -466,7 +501,7 @@ impl Partition {
     /// memory. Entries committed here may also still be in the store's
     /// head until the next full commit; reads de-duplicate them.
     pub fn commit_and_close(&self) -> Result<()> {
-        self.commit()?;
+        self.commit(None)?;
         self.reload()?;
         self.close();
         Ok(())
@@ -814,7 +849,7 @@ mod tests {
         for e in &entries {
             p.add(e).unwrap();
         }
-        p.commit().unwrap();
+        p.commit(None).unwrap();
         p.reload().unwrap();
         entries
     }

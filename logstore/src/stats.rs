@@ -8,8 +8,8 @@
 //! crossing an edge, blocks of partitions written before sizes were
 //! recorded, and entries not yet committed are read line by line. Like
 //! Loki's, the counts are of what is stored: an entry stored twice (sent
-//! twice, or replayed after a crash between an index commit and the WAL
-//! checkpoint) is counted twice, where a query would return it once.
+//! again after the original was committed) is counted twice, where a query
+//! would return it once.
 //! Streams whose time bounds miss the range are never read.
 //!
 //! A "chunk" (Loki's unit of storage) is here a stream's entries in one

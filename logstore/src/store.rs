@@ -208,13 +208,31 @@ impl LogStore {
         }
         let mut table = StreamTable::default();
         let mut replayed: Vec<LogEntry> = Vec::new();
-        let (wal, report) = Wal::open_raw(dir.join("wal"), options.wal.clone(), |payload| {
-            match record::decode(payload)? {
-                Record::Streams(defs) => defs.into_iter().for_each(|d| table.restore(d)),
-                Record::Entries(entries) => replayed.extend(entries),
-            }
-            Ok(())
-        })?;
+        // Entries a partition committed before a crash that came ahead of
+        // the WAL's checkpoint are in its index already: skipped, by the
+        // segment its last commit covers.
+        let mut committed: Vec<(StreamId, i64)> = Vec::new();
+        let (wal, report) =
+            Wal::open_raw(dir.join("wal"), options.wal.clone(), |segment, payload| {
+                match record::decode(payload)? {
+                    Record::Streams(defs) => defs.into_iter().for_each(|d| table.restore(d)),
+                    Record::Entries(entries) => {
+                        for e in entries {
+                            let start = e.ts_ns.div_euclid(step) * step;
+                            let held = data
+                                .partitions
+                                .get(&start)
+                                .is_some_and(|p| p.committed_through() >= segment);
+                            if held {
+                                committed.push((e.stream, e.ts_ns));
+                            } else {
+                                replayed.push(e);
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            })?;
         // Entries of a stream retention forgot after they were logged are
         // past retention themselves: dropped, not a reason to refuse to start.
         let before = replayed.len();
@@ -225,12 +243,21 @@ impl LogStore {
                 "log store: WAL entries of expired streams skipped"
             );
         }
-        for e in &replayed {
-            table.touch(e.stream, e.ts_ns);
+        // Both widen their streams' time bounds, which only the WAL holds
+        // between checkpoints.
+        for (stream, ts) in replayed
+            .iter()
+            .map(|e| (e.stream, e.ts_ns))
+            .chain(committed.iter().copied())
+        {
+            if table.labels(stream).is_some() {
+                table.touch(stream, ts);
+            }
         }
         tracing::info!(
             records = report.records,
             entries = replayed.len(),
+            already_committed = committed.len(),
             streams = table.len(),
             partitions = data.partitions.len(),
             "log store: WAL replayed"
@@ -584,8 +611,9 @@ impl LogStore {
     /// line bytes: `visit(stream, ts, entries, bytes)` for a single entry
     /// or, where the partition records block sizes and `whole(ts_min,
     /// ts_max)` allows it, for a whole block at its first timestamp
-    /// without reading it. Entries stored twice (sent twice, or replayed
-    /// after a crash) are counted twice, as Loki's index statistics do.
+    /// without reading it. Entries stored twice (sent again after the
+    /// original was committed) are counted twice, as Loki's index
+    /// statistics do.
     /// `false` when `deadline` passed first.
     pub(crate) fn tally(
         &self,
@@ -822,7 +850,7 @@ impl Inner {
         // committed wait for its writer. An entry pushed meanwhile may be
         // committed now and still be in the new head: reads de-duplicate.
         for p in &partitions {
-            p.commit()?;
+            p.commit(Some(through))?;
         }
         {
             let mut data = write(&self.data);

@@ -140,6 +140,52 @@ fn acknowledged_entries_survive_reopen_without_duplicates() {
 }
 
 #[test]
+fn a_crash_between_index_commit_and_wal_checkpoint_stores_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal_before = tempfile::tempdir().unwrap();
+    let wal = dir.path().join("wal");
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        for f in std::fs::read_dir(from).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+        }
+    };
+    {
+        let store = LogStore::open(dir.path(), options()).unwrap();
+        let entries = (0..300)
+            .map(|i| entry(T0 + i, &format!("line {i}")))
+            .collect();
+        store.push(&[batch("a", entries)]).unwrap();
+        // The WAL as a crash after the index commit but before the
+        // checkpoint leaves it: every entry still logged.
+        copy(&wal, wal_before.path());
+        store.commit().unwrap();
+        // Dropped without close, as by a kill.
+    }
+    std::fs::remove_dir_all(&wal).unwrap();
+    std::fs::create_dir(&wal).unwrap();
+    copy(wal_before.path(), &wal);
+    let store = LogStore::open(dir.path(), options()).unwrap();
+    let m = Matcher::new(MatchOp::Equal, "app", "a").unwrap();
+    let far = std::time::Instant::now() + Duration::from_secs(60);
+    let stats = store
+        .index_stats(&[m], T0, T0 + 1_000, far)
+        .unwrap()
+        .unwrap();
+    // Statistics count what is stored: 600 had the replay added them again.
+    assert_eq!((stats.streams, stats.entries), (1, 300));
+    assert_eq!(lines(&store, "a", &[], Direction::Forward).len(), 300);
+    // Entries logged after the commit are still replayed.
+    store
+        .push(&[batch("a", vec![entry(T0 + 500, "after")])])
+        .unwrap();
+    drop(store);
+    let store = LogStore::open(dir.path(), options()).unwrap();
+    assert_eq!(lines(&store, "a", &["after"], Direction::Forward).len(), 1);
+    assert_eq!(lines(&store, "a", &[], Direction::Forward).len(), 301);
+}
+
+#[test]
 fn repeats_of_uncommitted_entries_are_dropped_at_push() {
     let dir = tempfile::tempdir().unwrap();
     let store = LogStore::open(dir.path(), options()).unwrap();

@@ -109,7 +109,7 @@ impl Wal {
         options: WalOptions,
         mut on_record: impl FnMut(Record),
     ) -> Result<(Self, ReplayReport)> {
-        Self::open_raw(dir, options, |payload| {
+        Self::open_raw(dir, options, |_, payload| {
             record::decode(payload)
                 .map(&mut on_record)
                 .map_err(|e| e.to_string())
@@ -117,13 +117,15 @@ impl Wal {
     }
 
     /// Like [`Wal::open`], for logs whose payloads are not metrics
-    /// [`Record`]s: each replayed payload goes to `on_payload`, which decodes
-    /// it and returns an error message if it cannot (replay then stops there,
-    /// as for any corrupt record).
+    /// [`Record`]s: each replayed payload goes to `on_payload` with the
+    /// number of the segment it was logged in (for a checkpoint's payloads,
+    /// the segment the checkpoint was taken through), which decodes it and
+    /// returns an error message if it cannot (replay then stops there, as
+    /// for any corrupt record).
     pub fn open_raw(
         dir: impl Into<PathBuf>,
         options: WalOptions,
-        mut on_payload: impl FnMut(&[u8]) -> std::result::Result<(), String>,
+        mut on_payload: impl FnMut(u64, &[u8]) -> std::result::Result<(), String>,
     ) -> Result<(Self, ReplayReport)> {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -390,14 +392,14 @@ fn remove(path: &Path) -> Result<()> {
 }
 
 /// Replays the newest checkpoint and the segments after it.
-fn replay(dir: &Path, on_record: &mut Decode<'_>) -> Result<ReplayReport> {
+fn replay(dir: &Path, on_record: &mut DecodeAt<'_>) -> Result<ReplayReport> {
     let listing = list(dir)?;
     let mut report = ReplayReport::default();
     let start_after = listing.checkpoints.last().copied();
     if let Some(c) = start_after {
         let path = checkpoint_path(dir, c);
         let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        if let Err((offset, why)) = read_frames(&bytes, &mut report, on_record) {
+        if let Err((offset, why)) = read_frames(&bytes, &mut report, &mut |p| on_record(c, p)) {
             let msg = format!("{}: {why} at byte {offset}", path.display());
             tracing::error!(%msg, "corrupt WAL checkpoint; kept the records before it");
             report.corruption = Some(msg);
@@ -415,7 +417,7 @@ fn replay(dir: &Path, on_record: &mut Decode<'_>) -> Result<ReplayReport> {
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| Error::io(&path, e))?;
         report.segments += 1;
-        if let Err((offset, why)) = read_frames(&bytes, &mut report, on_record) {
+        if let Err((offset, why)) = read_frames(&bytes, &mut report, &mut |p| on_record(s, p)) {
             let dropped = &segments[i + 1..];
             let msg = format!(
                 "{}: {why} at byte {offset} of {}; cut there, {} later segment(s) removed",
@@ -443,6 +445,8 @@ fn replay(dir: &Path, on_record: &mut Decode<'_>) -> Result<ReplayReport> {
 
 /// Decodes and applies one replayed payload, or says why it cannot.
 type Decode<'a> = dyn FnMut(&[u8]) -> std::result::Result<(), String> + 'a;
+/// [`Decode`] told the segment the payload was logged in.
+type DecodeAt<'a> = dyn FnMut(u64, &[u8]) -> std::result::Result<(), String> + 'a;
 
 /// Feeds every valid frame of `bytes` to `on_record`; on a bad frame returns
 /// its offset and what was wrong.
