@@ -70,8 +70,10 @@ pub(crate) const BLOCK_BYTES: usize = 96 << 10;
 /// zstd level and block size of the doc store (see docs/logs.md).
 const DOCSTORE_LEVEL: i32 = 6;
 const DOCSTORE_BLOCK: usize = 256 << 10;
-/// Decompressed doc-store blocks each segment's reader keeps.
-const STORE_CACHE_BLOCKS: usize = 32;
+/// Decompressed doc-store blocks (256 KiB each) each segment's reader
+/// keeps: 2 MiB per segment read, where tantivy's searcher would keep up
+/// to 100.
+const STORE_CACHE_BLOCKS: usize = 8;
 
 #[derive(Debug, Clone, Copy)]
 struct Fields {
@@ -928,6 +930,27 @@ mod tests {
             )
             .unwrap();
         assert_eq!(both.len(), 1);
+    }
+
+    #[test]
+    fn stored_bodies_parse_only_in_the_expected_encoding() {
+        let body = Field::from_field_id(5);
+        // count 1, field 5 (u32 le), bytes code 4, length 3, "abc"
+        let doc = [0x81, 5, 0, 0, 0, 4, 0x83, b'a', b'b', b'c'];
+        assert_eq!(stored_body(&doc, body), Some(&b"abc"[..]));
+        // A longer length: two VInt bytes, low seven bits first.
+        let mut long = vec![0x81, 5, 0, 0, 0, 4, 0x2c, 0x82];
+        long.extend(std::iter::repeat_n(b'x', 300));
+        assert_eq!(stored_body(&long, body).map(<[u8]>::len), Some(300));
+        let mut two = doc;
+        two[0] = 0x82;
+        assert_eq!(stored_body(&two, body), None, "two values");
+        assert_eq!(stored_body(&doc, Field::from_field_id(6)), None, "another field");
+        let mut text = doc;
+        text[5] = 0;
+        assert_eq!(stored_body(&text, body), None, "a text value");
+        assert_eq!(stored_body(&doc[..9], body), None, "cut short");
+        assert_eq!(stored_body(&[], body), None);
     }
 
     /// The schema partitions had before block filters.
