@@ -303,10 +303,19 @@ impl<'a> Evaluator<'a> {
             .saturating_sub(range)
             .saturating_add(1);
         let end = last.saturating_sub(offset).saturating_add(1);
-        let mut series: foldhash::HashMap<Labels, Vec<(i64, f64)>> = foldhash::HashMap::default();
+        // Series found by a hash of the line's labels, compared in place: a
+        // line of a series already seen allocates nothing.
+        let mut series: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
+        let mut by_hash: foldhash::HashMap<u64, Vec<usize>> = foldhash::HashMap::default();
+        let hasher = foldhash::fast::FixedState::default();
         let mut too_many = false;
         let max_series = self.limits.max_series;
         let grouping = r.grouping.clone();
+        let keep = |n: &str| {
+            grouping
+                .as_ref()
+                .is_none_or(|g| g.labels.iter().any(|l| l == n) != g.without)
+        };
         let func = r.func;
         self.each_entry(&r.log, start, end, Direction::Forward, &mut |e| {
             let value = match func {
@@ -314,15 +323,33 @@ impl<'a> Evaluator<'a> {
                 RangeFn::BytesOverTime | RangeFn::BytesRate => e.line.len() as f64,
                 _ => e.value.unwrap_or(0.0),
             };
-            let labels = match &grouping {
-                Some(g) => e.labels_where(|n| g.labels.iter().any(|l| l == n) != g.without),
-                None => e.labels(),
+            let pairs = e.label_pairs_where(&keep);
+            let hash = {
+                use std::hash::{BuildHasher, Hash, Hasher};
+                let mut h = hasher.build_hasher();
+                pairs.clone().for_each(|p| p.hash(&mut h));
+                h.finish()
             };
-            if !series.contains_key(&labels) && series.len() >= max_series {
-                too_many = true;
-                return ControlFlow::Break(());
+            let mut found = None;
+            for &i in by_hash.get(&hash).map_or(&[][..], Vec::as_slice) {
+                if same_labels(&series[i].0, pairs.clone()) {
+                    found = Some(i);
+                    break;
+                }
             }
-            series.entry(labels).or_default().push((e.ts_ns, value));
+            let i = match found {
+                Some(i) => i,
+                None if series.len() >= max_series => {
+                    too_many = true;
+                    return ControlFlow::Break(());
+                }
+                None => {
+                    series.push((e.labels_where(&keep), Vec::new()));
+                    by_hash.entry(hash).or_default().push(series.len() - 1);
+                    series.len() - 1
+                }
+            };
+            series[i].1.push((e.ts_ns, value));
             ControlFlow::Continue(())
         })?;
         if too_many {
@@ -330,7 +357,12 @@ impl<'a> Evaluator<'a> {
                 "maximum of series ({max_series}) reached for a single query"
             )));
         }
-        if let Some(labels) = series.keys().filter(|l| l.get(ERROR_LABEL).is_some()).min() {
+        if let Some(labels) = series
+            .iter()
+            .map(|(l, _)| l)
+            .filter(|l| l.get(ERROR_LABEL).is_some())
+            .min()
+        {
             let kind = labels.get(ERROR_LABEL).unwrap_or_default();
             return Err(LogqlError::BadQuery(format!(
                 "pipeline error: '{kind}' for series: '{labels}'.\nUse a label filter to intentionally skip this error. (e.g | __error__!=\"{kind}\").\nTo skip all potential errors you can match empty errors.(e.g __error__=\"\")\nThe label filter can also be specified after unwrap. (e.g | unwrap latency | __error__=\"\" )."
@@ -357,8 +389,8 @@ impl<'a> Evaluator<'a> {
                 .map(|&t| {
                     let (lo, hi) = (t - offset - range, t - offset);
                     let any = series
-                        .values()
-                        .any(|pts| pts.iter().any(|&(ts, _)| ts > lo && ts <= hi));
+                        .iter()
+                        .any(|(_, pts)| pts.iter().any(|&(ts, _)| ts > lo && ts <= hi));
                     (!any).then_some(1.0)
                 })
                 .collect();
@@ -391,6 +423,18 @@ impl<'a> Evaluator<'a> {
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
+    }
+}
+
+/// True when `pairs` are exactly `labels`, in order.
+fn same_labels<'a>(labels: &Labels, mut pairs: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+    let mut own = labels.iter();
+    loop {
+        match (own.next(), pairs.next()) {
+            (None, None) => return true,
+            (Some(l), Some((n, v))) if l.name == n && l.value == v => {}
+            _ => return false,
+        }
     }
 }
 

@@ -48,6 +48,18 @@ impl Entry {
         self.labels_where(|_| true)
     }
 
+    /// The non-empty labels whose names `keep` accepts, borrowed, sorted by
+    /// name.
+    pub fn label_pairs_where<'a>(
+        &'a self,
+        keep: &'a dyn Fn(&str) -> bool,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + Clone + 'a {
+        self.labels
+            .iter()
+            .filter(move |(n, v)| !v.is_empty() && keep(n))
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
     /// The non-empty labels whose names `keep` accepts, cloning only those.
     pub fn labels_where(&self, keep: impl Fn(&str) -> bool) -> Labels {
         Labels::from_sorted(

@@ -307,6 +307,45 @@ fn queries_stop_at_their_deadline() {
 }
 
 #[test]
+fn range_functions_stop_at_the_series_limit() {
+    let mut source = MemorySource::default();
+    for pod in ["a", "b", "c"] {
+        let entries = (0..10)
+            .map(|i| {
+                (
+                    i as i64,
+                    format!("level={} n={i}", ["info", "warn"][i % 2]),
+                    vec![],
+                )
+            })
+            .collect();
+        source.streams.push((
+            sightline_model::Labels::from_pairs([("app", "x"), ("pod", pod)]),
+            entries,
+        ));
+    }
+    let limits = QueryLimits {
+        max_series: 5,
+        ..QueryLimits::default()
+    };
+    // Three pods by two levels: six series inside the range function.
+    let q = parse(r#"sum(count_over_time({app="x"} | logfmt [1h]))"#).unwrap();
+    let err = Evaluator::new(&source, limits.clone())
+        .instant(&q, 10_000)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("maximum of series (5) reached"),
+        "{err}"
+    );
+    // Grouped inside the range function: two series (the largest `n` of
+    // each level: 8 and 9).
+    let q = parse(r#"sum(max_over_time({app="x"} | logfmt | unwrap n [1h]) by (level))"#).unwrap();
+    let ok = Evaluator::new(&source, limits).instant(&q, 10_000).unwrap();
+    let text = format!("{ok:?}");
+    assert!(text.contains("17.0"), "{text}");
+}
+
+#[test]
 fn data_driven_cases() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/logql/testdata");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
