@@ -945,7 +945,11 @@ mod tests {
         let mut two = doc;
         two[0] = 0x82;
         assert_eq!(stored_body(&two, body), None, "two values");
-        assert_eq!(stored_body(&doc, Field::from_field_id(6)), None, "another field");
+        assert_eq!(
+            stored_body(&doc, Field::from_field_id(6)),
+            None,
+            "another field"
+        );
         let mut text = doc;
         text[5] = 0;
         assert_eq!(stored_body(&text, body), None, "a text value");

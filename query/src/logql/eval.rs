@@ -344,7 +344,7 @@ impl<'a> Evaluator<'a> {
                     return ControlFlow::Break(());
                 }
                 None => {
-                    series.push((e.labels_where(&keep), Vec::new()));
+                    series.push((e.labels_where(keep), Vec::new()));
                     by_hash.entry(hash).or_default().push(series.len() - 1);
                     series.len() - 1
                 }

@@ -330,7 +330,7 @@ fn range_functions_stop_at_the_series_limit() {
     };
     // Three pods by two levels: six series inside the range function.
     let q = parse(r#"sum(count_over_time({app="x"} | logfmt [1h]))"#).unwrap();
-    let err = Evaluator::new(&source, limits.clone())
+    let err = Evaluator::new(&source, limits)
         .instant(&q, 10_000)
         .unwrap_err();
     assert!(
