@@ -63,23 +63,38 @@ impl LokiClient {
         })
     }
 
-    async fn query_range(&self, params: &[(&str, String)]) -> anyhow::Result<serde_json::Value> {
-        let response = self
-            .client
-            .get(format!("{}/loki/api/v1/query_range", self.base))
-            .query(params)
-            .send()
-            .await
-            .context("querying")?;
-        let status = response.status();
-        let body = response.text().await.context("reading the answer")?;
-        if !status.is_success() {
-            bail!(
-                "query answered {status}: {}",
-                body.chars().take(300).collect::<String>()
-            );
+    /// Asks `path` [`RUNS`] times, timing each answer; `read` takes the
+    /// figures from the last one.
+    async fn repeat(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        read: impl Fn(&serde_json::Value) -> (f64, usize),
+    ) -> anyhow::Result<Timed> {
+        let mut times = Vec::new();
+        let mut last = (0.0, 0);
+        for _ in 0..RUNS {
+            let started = Instant::now();
+            let response = self
+                .client
+                .get(format!("{}{path}", self.base))
+                .query(params)
+                .send()
+                .await
+                .with_context(|| format!("asking {path}"))?;
+            let status = response.status();
+            let body = response.text().await.context("reading the answer")?;
+            times.push(started.elapsed());
+            if !status.is_success() {
+                bail!(
+                    "{path} answered {status}: {}",
+                    body.chars().take(300).collect::<String>()
+                );
+            }
+            let v: serde_json::Value = serde_json::from_str(&body).context("parsing the answer")?;
+            last = read(&v);
         }
-        serde_json::from_str(&body).context("parsing the answer")
+        Ok(summarise(times, last))
     }
 
     /// A log query, newest first: lines returned and streams.
@@ -97,20 +112,15 @@ impl LokiClient {
             ("limit", limit.to_string()),
             ("direction", "backward".to_string()),
         ];
-        let mut times = Vec::new();
-        let mut last = (0.0, 0);
-        for _ in 0..RUNS {
-            let started = Instant::now();
-            let v = self.query_range(&params).await?;
-            times.push(started.elapsed());
+        self.repeat("/loki/api/v1/query_range", &params, |v| {
             let result = v["data"]["result"].as_array().cloned().unwrap_or_default();
             let lines: usize = result
                 .iter()
                 .map(|s| s["values"].as_array().map_or(0, Vec::len))
                 .sum();
-            last = (lines as f64, result.len());
-        }
-        Ok(summarise(times, last))
+            (lines as f64, result.len())
+        })
+        .await
     }
 
     /// `index/stats` for a selector: the entries counted, and the streams.
@@ -125,33 +135,11 @@ impl LokiClient {
             ("start", start_ns.to_string()),
             ("end", end_ns.to_string()),
         ];
-        let mut times = Vec::new();
-        let mut last = (0.0, 0);
-        for _ in 0..RUNS {
-            let started = Instant::now();
-            let response = self
-                .client
-                .get(format!("{}/loki/api/v1/index/stats", self.base))
-                .query(&params)
-                .send()
-                .await
-                .context("asking for index stats")?;
-            let status = response.status();
-            let body = response.text().await.context("reading the answer")?;
-            times.push(started.elapsed());
-            if !status.is_success() {
-                bail!(
-                    "index/stats answered {status}: {}",
-                    body.chars().take(300).collect::<String>()
-                );
-            }
-            let v: serde_json::Value =
-                serde_json::from_str(&body).context("parsing the index stats")?;
+        self.repeat("/loki/api/v1/index/stats", &params, |v| {
             let entries = v["entries"].as_f64().unwrap_or(-1.0);
-            let streams = v["streams"].as_u64().unwrap_or(0);
-            last = (entries, streams as usize);
-        }
-        Ok(summarise(times, last))
+            (entries, v["streams"].as_u64().unwrap_or(0) as usize)
+        })
+        .await
     }
 
     /// A metric range query: the sum of all values, and series.
@@ -168,21 +156,16 @@ impl LokiClient {
             ("end", end_ns.to_string()),
             ("step", step_secs.to_string()),
         ];
-        let mut times = Vec::new();
-        let mut last = (0.0, 0);
-        for _ in 0..RUNS {
-            let started = Instant::now();
-            let v = self.query_range(&params).await?;
-            times.push(started.elapsed());
+        self.repeat("/loki/api/v1/query_range", &params, |v| {
             let result = v["data"]["result"].as_array().cloned().unwrap_or_default();
             let total: f64 = result
                 .iter()
                 .flat_map(|s| s["values"].as_array().cloned().unwrap_or_default())
                 .filter_map(|p| p[1].as_str().and_then(|x| x.parse::<f64>().ok()))
                 .sum();
-            last = (total, result.len());
-        }
-        Ok(summarise(times, last))
+            (total, result.len())
+        })
+        .await
     }
 }
 
