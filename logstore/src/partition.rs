@@ -177,6 +177,10 @@ pub(crate) struct Partition {
     /// The WAL segment through which every entry of this partition is in
     /// the committed index (0: none known); from the last commit's payload.
     committed_through: AtomicU64,
+    /// Entries added since open, and how many of them the last commit
+    /// holds.
+    added: AtomicU64,
+    committed_seq: AtomicU64,
     fields: Fields,
     /// Doc-store readers of the latest searcher generation read.
     stores: Mutex<Option<(u64, Arc<Vec<StoreReader>>)>>,
@@ -326,6 +330,8 @@ impl Partition {
             writer: Mutex::new(None),
             pending: AtomicU64::new(0),
             committed_through: AtomicU64::new(committed_through),
+            added: AtomicU64::new(0),
+            committed_seq: AtomicU64::new(0),
             fields,
             stores: Mutex::new(None),
         })
@@ -347,11 +353,45 @@ impl Partition {
         self.committed_through.load(Ordering::Relaxed)
     }
 
+    /// Forgets the segment claim (the WAL it referred to is gone), on disk
+    /// too: a commit recording none.
+    pub fn forget_wal_claim(&self) -> Result<()> {
+        if self.committed_through() == 0 {
+            return Ok(());
+        }
+        let err = |e| Error::index(&self.dir, e);
+        let mut guard = self.writer();
+        let open = match &mut *guard {
+            Some(w) => w,
+            None => guard.insert(OpenWriter {
+                writer: self
+                    .index
+                    .writer_with_num_threads(1, WRITER_MEMORY)
+                    .map_err(err)?,
+                blocks: HashMap::new(),
+                scratch: Scratch::default(),
+            }),
+        };
+        let mut prepared = open.writer.prepare_commit().map_err(err)?;
+        prepared.set_payload(&format!("{PAYLOAD_PREFIX}0"));
+        prepared.commit().map_err(err)?;
+        self.committed_through.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Entries with a sequence number ([`Self::add`]) up to this are in
+    /// the last committed index.
+    pub fn committed_seq(&self) -> u64 {
+        self.committed_seq.load(Ordering::Relaxed)
+    }
+
     pub fn has_writer(&self) -> bool {
         self.writer().is_some()
     }
 
-    pub fn add(&self, e: &LogEntry) -> Result<()> {
+    /// Adds an entry to its stream's block; returns the entry's sequence
+    /// number in this partition (see [`Self::committed_seq`]).
+    pub fn add(&self, e: &LogEntry) -> Result<u64> {
         let mut guard = self.writer();
         let open = match &mut *guard {
             Some(w) => w,
@@ -371,6 +411,7 @@ impl Partition {
         block.bytes += e.line.len() + 1;
         block.entries.push(e.clone());
         self.pending.fetch_add(1, Ordering::Relaxed);
+        let seq = self.added.fetch_add(1, Ordering::Relaxed) + 1;
         if block.entries.len() >= BLOCK_LINES || block.bytes >= BLOCK_BYTES {
             // Emptied only once written: a failure leaves the block to the
             // next attempt (the commit).
@@ -378,7 +419,7 @@ impl Partition {
             block.entries.clear();
             block.bytes = 0;
         }
-        Ok(())
+        Ok(seq)
     }
 
     /// Adds one block document to the writer.
@@ -448,15 +489,19 @@ impl Partition {
     /// this commit and the WAL's checkpoint skips what the index holds.
     pub fn commit(&self, through: Option<u64>) -> Result<()> {
         let mut guard = self.writer();
+        // Adds take the writer lock: every entry added so far is in this
+        // commit.
+        let upto = self.added.load(Ordering::Relaxed);
         let pending = self.pending.swap(0, Ordering::Relaxed);
         if pending == 0 {
             *guard = None;
+            self.committed_seq.store(upto, Ordering::Relaxed);
             return Ok(());
         }
         if let Some(open) = &mut *guard {
-            let through = through
-                .unwrap_or(0)
-                .max(self.committed_through.load(Ordering::Relaxed));
+            // A commit forced outside the store's commit claims no new
+            // segment.
+            let through = through.unwrap_or_else(|| self.committed_through.load(Ordering::Relaxed));
             let result = self.write_blocks(open).and_then(|()| {
                 let mut prepared = open
                     .writer
@@ -470,6 +515,7 @@ impl Partition {
             });
             if result.is_ok() {
                 self.committed_through.store(through, Ordering::Relaxed);
+                self.committed_seq.store(upto, Ordering::Relaxed);
             }
             if let Err(e) = result {
                 // Still to commit: the next attempt must not take the

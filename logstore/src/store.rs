@@ -97,15 +97,36 @@ pub struct StoreStats {
     pub scan_lines_read: AtomicU64,
 }
 
+impl Data {
+    /// Drops from the head the entries their partition's committed index
+    /// now holds (added to its writer before a commit that ran while they
+    /// were in the head), so no entry is in both.
+    fn prune_committed(&mut self, step: i64) {
+        let partitions = &self.partitions;
+        let mut freed = 0;
+        self.head.retain(|(seq, e)| {
+            let start = e.ts_ns.div_euclid(step) * step;
+            let held = partitions
+                .get(&start)
+                .is_some_and(|p| *seq <= p.committed_seq());
+            if held {
+                freed += e.line.len() + 64;
+            }
+            !held
+        });
+        self.head_bytes = self.head_bytes.saturating_sub(freed);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Data {
     partitions: BTreeMap<i64, Arc<Partition>>,
     /// Entries added to partition writers but not committed yet; reads see
     /// them here until the commit that makes them searchable clears it.
-    head: Vec<LogEntry>,
+    head: Vec<(u64, LogEntry)>,
     /// The head a commit in progress is making searchable; reads see it
     /// until the commit swaps in the new searchers.
-    committing: Vec<LogEntry>,
+    committing: Vec<(u64, LogEntry)>,
     head_bytes: usize,
 }
 
@@ -233,6 +254,14 @@ impl LogStore {
                 }
                 Ok(())
             })?;
+        if report.segments == 0 && report.records == 0 {
+            // A new WAL (the old one lost or removed): its segment numbers
+            // start again, so the partitions' claims on the old ones mean
+            // nothing for it.
+            for p in data.partitions.values() {
+                p.forget_wal_claim()?;
+            }
+        }
         // Entries of a stream retention forgot after they were logged are
         // past retention themselves: dropped, not a reason to refuse to start.
         let before = replayed.len();
@@ -323,7 +352,7 @@ impl LogStore {
         let mut outcome = PushOutcome::default();
         let seq = {
             let _apply = lock(&inner.apply);
-            let mut recent = lock(&inner.recent);
+            let recent = lock(&inner.recent);
             let mut fresh: HashSet<EntryKey, foldhash::fast::FixedState> = HashSet::default();
             let mut repeats = 0u64;
             let mut new_defs: Vec<StreamDef> = Vec::new();
@@ -378,9 +407,6 @@ impl LogStore {
             record::encode_entries(&mut buf, &entries);
             append.log(&buf);
             let seq = append.commit()?;
-            // Only entries now logged count as held: a failed push leaves
-            // the client's retry to store them.
-            recent.head.extend(fresh);
             drop(recent);
             let mut data = write(&inner.data);
             let n = entries.len() as u64;
@@ -390,6 +416,12 @@ impl LogStore {
                 bytes += e.line.len() as u64;
                 inner.add(&mut data, e)?;
             }
+            drop(data);
+            // Only entries now held count as repeats: a push that failed
+            // leaves the client's retry to store them. (Still under the
+            // append lock: no commit moves the head meanwhile.)
+            lock(&inner.recent).head.extend(fresh);
+            let data = read(&inner.data);
             inner.stats.entries_stored.fetch_add(n, Ordering::Relaxed);
             inner.stats.bytes_stored.fetch_add(bytes, Ordering::Relaxed);
             inner.dirty.store(true, Ordering::Relaxed);
@@ -518,8 +550,11 @@ impl LogStore {
             head.retain(|e| accept(&e.line));
             let mut pending = Some(head);
             let mut group: Option<(i64, StreamId)> = None;
-            // Lines visited with the current (timestamp, stream).
+            // Lines visited with the current (timestamp, stream): a few
+            // compared in a list, many (lines logged at one timestamp) in
+            // a set.
             let mut seen: Vec<String> = Vec::new();
+            let mut seen_many: HashSet<String, foldhash::fast::FixedState> = HashSet::default();
             loop {
                 if let Some(mut run) = pending.take() {
                     sort_run(&mut run);
@@ -560,14 +595,22 @@ impl LogStore {
                     if group != Some(g) {
                         group = Some(g);
                         seen.clear();
+                        seen_many.clear();
                     }
-                    if seen.contains(&entry.line) {
+                    let again = seen.contains(&entry.line)
+                        || (!seen_many.is_empty() && seen_many.contains(&entry.line));
+                    if again {
                         continue;
                     }
                     if visit(entry).is_break() {
                         return Ok(stats);
                     }
-                    seen.push(std::mem::take(&mut entry.line));
+                    let line = std::mem::take(&mut entry.line);
+                    if seen.len() < 16 {
+                        seen.push(line);
+                    } else {
+                        seen_many.insert(line);
+                    }
                 }
                 if *pos >= run.len() {
                     *run = Vec::new();
@@ -597,6 +640,7 @@ impl LogStore {
                 .committing
                 .iter()
                 .chain(&data.head)
+                .map(|(_, e)| e)
                 .filter(|e| e.ts_ns >= p.start_ns.max(start_ns))
                 .filter(|e| e.ts_ns < p.end_ns.min(end_ns))
                 .filter(|e| streams.contains(&e.stream))
@@ -795,6 +839,7 @@ impl Inner {
                 if let Some(p) = open.first().and_then(|k| data.partitions.get(k)) {
                     p.commit_and_close()?;
                 }
+                data.prune_committed(step);
             }
         }
         let p = match data.partitions.entry(start) {
@@ -808,9 +853,9 @@ impl Inner {
                 )?))
             }
         };
-        p.add(&e)?;
+        let seq = p.add(&e)?;
         data.head_bytes += e.line.len() + 64;
-        data.head.push(e);
+        data.head.push((seq, e));
         Ok(())
     }
 
@@ -858,6 +903,7 @@ impl Inner {
                 p.reload()?;
             }
             data.committing.clear();
+            data.prune_committed(partition_ns(&self.options));
             lock(&self.recent).committing.clear();
         }
         let mut buf = Vec::new();
@@ -888,7 +934,12 @@ impl Inner {
                 .map(|p| (p.start_ns, p.end_ns, dir_size(p.dir())))
                 .collect();
             let mut total: u64 = sizes.iter().map(|s| s.2).sum();
-            for &(start, end, bytes) in &sizes[..sizes.len().saturating_sub(1)] {
+            // Neither the newest partition nor one reaching into the
+            // present or the future (a wrongly dated entry must not make
+            // the partition being written look old).
+            let now = now_ns();
+            let older = &sizes[..sizes.len().saturating_sub(1)];
+            for &(start, end, bytes) in older.iter().filter(|s| s.1 <= now) {
                 if total <= self.options.retention_bytes {
                     break;
                 }

@@ -186,6 +186,34 @@ fn a_crash_between_index_commit_and_wal_checkpoint_stores_nothing_twice() {
 }
 
 #[test]
+fn a_new_wal_is_not_mistaken_for_the_one_commits_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), options()).unwrap();
+        for i in 0..3 {
+            store
+                .push(&[batch("a", vec![entry(T0 + i, &format!("old {i}"))])])
+                .unwrap();
+            store.commit().unwrap();
+        }
+        store.close().unwrap();
+    }
+    // The WAL is lost; the partitions, whose commits cover its segments
+    // up to some number, stay. The new WAL numbers its segments from 1.
+    std::fs::remove_dir_all(dir.path().join("wal")).unwrap();
+    {
+        let store = LogStore::open(dir.path(), options()).unwrap();
+        store
+            .push(&[batch("a", vec![entry(T0 + 10, "new")])])
+            .unwrap();
+        // Killed before any commit: only the new WAL has "new".
+    }
+    let store = LogStore::open(dir.path(), options()).unwrap();
+    assert_eq!(lines(&store, "a", &["new"], Direction::Forward).len(), 1);
+    assert_eq!(lines(&store, "a", &[], Direction::Forward).len(), 4);
+}
+
+#[test]
 fn repeats_of_uncommitted_entries_are_dropped_at_push() {
     let dir = tempfile::tempdir().unwrap();
     let store = LogStore::open(dir.path(), options()).unwrap();
@@ -334,15 +362,30 @@ fn a_size_budget_drops_the_oldest_partitions_but_the_newest() {
     store.push(&[batch("d3", day_of(3))]).unwrap();
     store.commit().unwrap();
     assert!(lines(&store, "d3", &[], Direction::Forward).is_empty());
+    // Today's entry, and one wrongly dated two days ahead.
+    store
+        .push(&[
+            batch("today", vec![entry(now, "now")]),
+            batch("ahead", vec![entry(now + 2 * day, "later")]),
+        ])
+        .unwrap();
     store.close().unwrap();
-    // A budget smaller than anything keeps the newest partition.
+    // A budget smaller than anything deletes only the past partitions: not
+    // the newest, nor today's, which the future-dated one made older.
     let opts = Options {
         retention_bytes: 1,
         ..options()
     };
     let store = LogStore::open(dir.path(), opts).unwrap();
-    assert_eq!(store.partition_count().0, 1);
-    assert_eq!(lines(&store, "d1", &[], Direction::Forward).len(), 200);
+    assert_eq!(store.partition_count().0, 2);
+    assert!(lines(&store, "d1", &[], Direction::Forward).is_empty());
+    assert_eq!(lines(&store, "today", &[], Direction::Forward).len(), 1);
+    assert_eq!(lines(&store, "ahead", &[], Direction::Forward).len(), 1);
+    // And today's entries are still taken.
+    store
+        .push(&[batch("today", vec![entry(now + 1, "still")])])
+        .unwrap();
+    assert_eq!(lines(&store, "today", &[], Direction::Forward).len(), 2);
 }
 
 #[test]
@@ -385,6 +428,15 @@ fn entries_over_many_days_keep_few_writers_and_read_once() {
         store.push(&[batch("days", entries)]).unwrap();
         let got = lines(&store, "days", &[], Direction::Forward);
         assert_eq!(got.len(), 10, "round {round}: {got:?}");
+        // Entries of the partitions committed along the way left the head:
+        // counted once (statistics do not de-duplicate).
+        let m = Matcher::new(MatchOp::Equal, "app", "days").unwrap();
+        let far = std::time::Instant::now() + Duration::from_secs(60);
+        let stats = store
+            .index_stats(&[m], T0, T0 + 10 * day, far)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stats.entries, 10, "round {round}");
     }
     store.commit().unwrap();
     assert_eq!(
