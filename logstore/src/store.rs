@@ -416,16 +416,16 @@ impl LogStore {
                 bytes += e.line.len() as u64;
                 inner.add(&mut data, e)?;
             }
+            let head_full = data.head_bytes > inner.options.max_head_bytes;
             drop(data);
             // Only entries now held count as repeats: a push that failed
             // leaves the client's retry to store them. (Still under the
             // append lock: no commit moves the head meanwhile.)
             lock(&inner.recent).head.extend(fresh);
-            let data = read(&inner.data);
             inner.stats.entries_stored.fetch_add(n, Ordering::Relaxed);
             inner.stats.bytes_stored.fetch_add(bytes, Ordering::Relaxed);
             inner.dirty.store(true, Ordering::Relaxed);
-            if data.head_bytes > inner.options.max_head_bytes {
+            if head_full {
                 inner.wake.notify_all();
             }
             seq
