@@ -16,7 +16,9 @@
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use sightline_logstore::{Direction, LogStore, NewEntry, Options, Scan, StreamBatch};
+use sightline_logstore::{
+    Direction, LogQuerier, LogStore, NewEntry, Options, ScanRequest, StreamBatch,
+};
 use sightline_model::{Labels, MatchOp, Matcher};
 use sightline_tsdb::wal::{FsyncPolicy, WalOptions};
 
@@ -106,9 +108,11 @@ fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 fn search(store: &LogStore, contains: &[&str], limit: usize) -> ((usize, u64), Duration) {
     let m = Matcher::new(MatchOp::RegexMatch, "app", ".+").unwrap_or_else(|e| panic!("{e}"));
     time(|| {
-        let streams = store.select(&[m], i64::MIN, i64::MAX);
-        let scan = Scan {
-            streams: streams.iter().map(|s| s.0).collect(),
+        let streams = store
+            .streams(&[m], i64::MIN, i64::MAX)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let scan = ScanRequest {
+            streams: streams.iter().map(|s| s.id).collect(),
             start_ns: i64::MIN,
             end_ns: i64::MAX,
             direction: Direction::Backward,

@@ -48,3 +48,22 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Error> for sightline_read::ReadError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io { path, source } => Self::io(path, source),
+            Error::Index { path, source } => Self::engine(path.display().to_string(), source),
+            Error::Format {
+                path,
+                found,
+                expected,
+            } => Self::Corrupt {
+                path,
+                detail: format!("layout {found:?}, this version reads {expected:?}"),
+            },
+            Error::Wal(e) => e.into(),
+            Error::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}

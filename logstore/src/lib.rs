@@ -16,15 +16,18 @@
 //! Every [`Options::commit_interval`] the partitions are committed, the head
 //! (which reads see until then) is cleared, and the WAL is checkpointed to
 //! the stream table alone. Retention deletes whole partitions. Reads select
-//! streams from the table and [`LogStore::scan`] the partitions in time
-//! order: the index proposes candidate blocks (stream, time bounds, and the
+//! streams from the table and scan the partitions in time
+//! order through [`LogQuerier`] (the read interface of `sightline-read`, the
+//! only way readers reach the store): the index proposes candidate blocks (stream, time bounds, and the
 //! words and id chunks a substring filter implies, see [`tokenizer`]), the
 //! blocks are decoded in time order as the reader gets to them, and each
 //! line is verified against the exact text before it is visited.
 //!
 //! ```
 //! use std::ops::ControlFlow;
-//! use sightline_logstore::{Direction, LogStore, NewEntry, Options, Scan, StreamBatch};
+//! use sightline_logstore::{
+//!     Direction, LogQuerier, LogStore, NewEntry, Options, ScanRequest, StreamBatch,
+//! };
 //! use sightline_model::{Labels, MatchOp, Matcher};
 //!
 //! let dir = tempfile::tempdir().unwrap();
@@ -38,16 +41,16 @@
 //! store.push(&[StreamBatch { labels, entries }]).unwrap();
 //!
 //! let m = Matcher::new(MatchOp::Equal, "app", "api").unwrap();
-//! let streams = store.select(&[m], i64::MIN, i64::MAX);
-//! let scan = Scan {
-//!     streams: streams.iter().map(|s| s.0).collect(),
+//! let streams = store.streams(&[m], i64::MIN, i64::MAX).unwrap();
+//! let scan = ScanRequest {
+//!     streams: streams.iter().map(|s| s.id).collect(),
 //!     start_ns: now - 1_000_000_000,
 //!     end_ns: now + 1,
 //!     direction: Direction::Backward,
 //!     contains: vec!["health".into()],
 //! };
 //! let mut lines = Vec::new();
-//! store.scan(&scan, &mut |e| { lines.push(e.line.clone()); ControlFlow::Continue(()) }).unwrap();
+//! store.scan(&scan, &mut |e| { lines.push(e.line.to_string()); ControlFlow::Continue(()) }).unwrap();
 //! assert_eq!(lines, ["GET /health 200"]);
 //! ```
 
@@ -56,6 +59,7 @@ mod filter;
 mod limits;
 mod metrics;
 mod partition;
+mod read;
 pub mod record;
 pub mod stats;
 mod store;
@@ -66,12 +70,10 @@ use std::time::Duration;
 
 pub use error::{Error, Result};
 pub use limits::{byte_size, parse_byte_size, Limits, StreamRateLimiter};
-pub use store::{LogStore, NewEntry, PushOutcome, Scan, ScanStats, StoreStats, StreamBatch};
-
-/// A stream's identity inside the store: assigned on first sight, recorded
-/// in the WAL, stable across restarts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StreamId(pub u64);
+pub use sightline_read::logs::{
+    Direction, IndexStats, LogQuerier, ScanRequest, ScanStats, StreamId, StreamVolume,
+};
+pub use store::{LogStore, NewEntry, PushOutcome, StoreStats, StreamBatch};
 
 /// A stored entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,13 +83,6 @@ pub struct LogEntry {
     pub line: String,
     /// Structured metadata (Loki's third tuple element), as sent.
     pub metadata: Vec<(String, String)>,
-}
-
-/// Read order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Forward,
-    Backward,
 }
 
 /// Store settings.

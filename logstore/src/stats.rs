@@ -20,35 +20,12 @@ use std::time::Instant;
 
 use sightline_model::{Labels, Matcher};
 
-use crate::{LogStore, Result, StreamId};
-
-/// What `index/stats` reports for a selector and a time range.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IndexStats {
-    pub streams: u64,
-    /// Stream × partition pairs with entries in the range.
-    pub chunks: u64,
-    pub entries: u64,
-    /// Line bytes.
-    pub bytes: u64,
-}
-
-/// Entries and line bytes of one stream in one time bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamVolume {
-    pub stream: StreamId,
-    pub labels: Labels,
-    /// Start of the bucket: a multiple of the step, or the range start when
-    /// there is one bucket.
-    pub bucket_ns: i64,
-    pub entries: u64,
-    pub bytes: u64,
-}
+use crate::{IndexStats, LogStore, Result, StreamId, StreamVolume};
 
 impl LogStore {
     /// Streams, chunks, entries and bytes of the streams matching
     /// `matchers` in `[start_ns, end_ns]`; `None` past `deadline`.
-    pub fn index_stats(
+    pub(crate) fn count_index_stats(
         &self,
         matchers: &[Matcher],
         start_ns: i64,
@@ -83,7 +60,7 @@ impl LogStore {
     /// `[start_ns, end_ns]`, in buckets of `step_ns` aligned to multiples of
     /// it (one bucket starting at `start_ns` when `step_ns` ≤ 0). Sorted by
     /// bucket, then labels; `None` past `deadline`.
-    pub fn volumes(
+    pub(crate) fn count_volumes(
         &self,
         matchers: &[Matcher],
         start_ns: i64,
@@ -92,7 +69,7 @@ impl LogStore {
         deadline: Instant,
     ) -> Result<Option<Vec<StreamVolume>>> {
         let labels: HashMap<StreamId, Labels> = self
-            .select(matchers, start_ns, end_ns)
+            .select_streams(matchers, start_ns, end_ns)
             .into_iter()
             .collect();
         let mut acc: HashMap<(i64, StreamId), (u64, u64)> = HashMap::new();
@@ -148,7 +125,7 @@ impl LogStore {
         visit: &mut dyn FnMut(StreamId, i64, u64, u64),
     ) -> Result<bool> {
         let streams: Vec<StreamId> = self
-            .select(matchers, start_ns, end_ns)
+            .select_streams(matchers, start_ns, end_ns)
             .into_iter()
             .map(|(id, _)| id)
             .collect();
@@ -172,6 +149,7 @@ mod tests {
     use std::time::Duration;
 
     use sightline_model::MatchOp;
+    use sightline_read::logs::LogQuerier;
 
     use super::*;
     use crate::{NewEntry, Options, StreamBatch};

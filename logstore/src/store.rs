@@ -18,7 +18,7 @@ use crate::partition::Partition;
 use crate::record::{self, Record, StreamDef};
 use crate::streams::StreamTable;
 use crate::tokenizer::{plan, Lookup, Plan};
-use crate::{Direction, Error, LogEntry, Options, Result, StreamId};
+use crate::{Direction, Error, LogEntry, Options, Result, ScanRequest, ScanStats, StreamId};
 
 /// Entries for one stream, validated (see [`crate::Limits`]).
 #[derive(Debug, Clone)]
@@ -46,28 +46,6 @@ pub struct PushOutcome {
     /// Entries dropped as repeats of entries already held (same stream,
     /// timestamp and line), not counted in `entries`.
     pub repeated: u64,
-}
-
-/// What a read wants: entries of `streams` in `[start_ns, end_ns)` whose line
-/// contains every string of `contains` (case-sensitive), in `direction`.
-#[derive(Debug, Clone)]
-pub struct Scan {
-    pub streams: Vec<StreamId>,
-    pub start_ns: i64,
-    pub end_ns: i64,
-    pub direction: Direction,
-    pub contains: Vec<String>,
-}
-
-/// Work a scan did, for the `stats` block of query responses.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ScanStats {
-    /// Entries the index proposed (before verification).
-    pub candidates: u64,
-    /// Entries read from the doc store or the head.
-    pub lines_read: u64,
-    pub bytes_read: u64,
-    pub partitions: u64,
 }
 
 /// Counters for `/metrics` (rendered by [`LogStore::metrics_text`]).
@@ -436,7 +414,7 @@ impl LogStore {
 
     /// Streams matching `matchers` with entries in `[start_ns, end_ns]`,
     /// sorted by labels.
-    pub fn select(
+    pub(crate) fn select_streams(
         &self,
         matchers: &[Matcher],
         start_ns: i64,
@@ -445,11 +423,16 @@ impl LogStore {
         read(&self.inner.streams).select(matchers, start_ns, end_ns)
     }
 
-    pub fn label_names(&self, matchers: &[Matcher], start_ns: i64, end_ns: i64) -> Vec<String> {
+    pub(crate) fn stream_label_names(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Vec<String> {
         read(&self.inner.streams).label_names(matchers, start_ns, end_ns)
     }
 
-    pub fn label_values(
+    pub(crate) fn stream_label_values(
         &self,
         name: &str,
         matchers: &[Matcher],
@@ -473,9 +456,9 @@ impl LogStore {
     /// Visits the matching entries in time order (per `direction`); entries
     /// with the same stream, timestamp and line are visited once. Stops when
     /// `visit` breaks.
-    pub fn scan(
+    pub(crate) fn scan_entries(
         &self,
-        scan: &Scan,
+        scan: &ScanRequest,
         visit: &mut dyn FnMut(&LogEntry) -> ControlFlow<()>,
     ) -> Result<ScanStats> {
         let started = Instant::now();
@@ -492,7 +475,7 @@ impl LogStore {
 
     fn scan_inner(
         &self,
-        scan: &Scan,
+        scan: &ScanRequest,
         visit: &mut dyn FnMut(&LogEntry) -> ControlFlow<()>,
     ) -> Result<ScanStats> {
         let mut stats = ScanStats::default();
@@ -776,7 +759,7 @@ impl Drop for LogStore {
 /// Partitions with an open index writer at once.
 const MAX_OPEN_WRITERS: usize = 4;
 
-/// Queue item kinds in [`LogStore::scan`]: a block pops before a run's
+/// Queue item kinds in a scan: a block pops before a run's
 /// entry with the same key.
 const BLOCK: u8 = 1;
 const RUN: u8 = 0;

@@ -6,7 +6,9 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use sightline_logstore::{Direction, LogStore, NewEntry, Options, Scan, StreamBatch};
+use sightline_logstore::{
+    Direction, LogQuerier, LogStore, NewEntry, Options, ScanRequest, StreamBatch,
+};
 use sightline_model::{Labels, MatchOp, Matcher};
 
 const T0: i64 = 1_700_000_000_000_000_000;
@@ -42,9 +44,9 @@ fn lines(
     direction: Direction,
 ) -> Vec<(i64, String)> {
     let m = Matcher::new(MatchOp::Equal, "app", app).unwrap();
-    let streams = store.select(&[m], i64::MIN, i64::MAX);
-    let scan = Scan {
-        streams: streams.iter().map(|s| s.0).collect(),
+    let streams = store.streams(&[m], i64::MIN, i64::MAX).unwrap();
+    let scan = ScanRequest {
+        streams: streams.iter().map(|s| s.id).collect(),
         start_ns: i64::MIN,
         end_ns: i64::MAX,
         direction,
@@ -53,7 +55,7 @@ fn lines(
     let mut out = Vec::new();
     store
         .scan(&scan, &mut |e| {
-            out.push((e.ts_ns, e.line.clone()));
+            out.push((e.ts_ns, e.line.to_string()));
             ControlFlow::Continue(())
         })
         .unwrap();
@@ -133,7 +135,10 @@ fn acknowledged_entries_survive_reopen_without_duplicates() {
         lines(&store, "a", &[], Direction::Forward),
         [(T0, "one".to_string()), (T0 + 1, "two".to_string())]
     );
-    assert_eq!(store.label_values("app", &[], i64::MIN, i64::MAX), ["a"]);
+    assert_eq!(
+        store.label_values("app", &[], i64::MIN, i64::MAX).unwrap(),
+        ["a"]
+    );
     store.close().unwrap();
     let store = LogStore::open(dir.path(), options()).unwrap();
     assert_eq!(lines(&store, "a", &[], Direction::Forward).len(), 2);
@@ -284,7 +289,10 @@ fn retention_drops_whole_partitions_and_streams() {
     assert_eq!(partitions(), 1);
     assert!(lines(&store, "old", &[], Direction::Forward).is_empty());
     assert_eq!(lines(&store, "new", &[], Direction::Forward).len(), 1);
-    assert_eq!(store.label_values("app", &[], i64::MIN, i64::MAX), ["new"]);
+    assert_eq!(
+        store.label_values("app", &[], i64::MIN, i64::MAX).unwrap(),
+        ["new"]
+    );
     // An entry past retention is not stored at all.
     store
         .push(&[batch("old", vec![entry(now - 40 * day, "late")])])
@@ -355,7 +363,7 @@ fn a_size_budget_drops_the_oldest_partitions_but_the_newest() {
     assert!(lines(&store, "d3", &[], Direction::Forward).is_empty());
     assert_eq!(lines(&store, "d2", &[], Direction::Forward).len(), 200);
     assert_eq!(
-        store.label_values("app", &[], i64::MIN, i64::MAX),
+        store.label_values("app", &[], i64::MIN, i64::MAX).unwrap(),
         ["d1", "d2"]
     );
     // Entries as old as the dropped partition are past retention now.
@@ -409,7 +417,7 @@ fn streams_past_the_limit_are_refused() {
     let out = store.push(&[batch("a", vec![entry(T0 + 1, "4")])]).unwrap();
     assert_eq!((out.entries, out.refused_streams.len()), (1, 0));
     assert_eq!(
-        store.label_values("app", &[], i64::MIN, i64::MAX),
+        store.label_values("app", &[], i64::MIN, i64::MAX).unwrap(),
         ["a", "b"]
     );
 }
@@ -584,9 +592,10 @@ fn id_fragments_are_looked_up_not_scanned() {
     store.commit().unwrap();
     let m = Matcher::new(MatchOp::Equal, "app", "ids").unwrap();
     let streams: Vec<_> = store
-        .select(&[m], i64::MIN, i64::MAX)
+        .streams(&[m], i64::MIN, i64::MAX)
+        .unwrap()
         .iter()
-        .map(|s| s.0)
+        .map(|s| s.id)
         .collect();
     let target = id(1234);
     for needle in [
@@ -595,7 +604,7 @@ fn id_fragments_are_looked_up_not_scanned() {
         &target[1..],
         &format!("={target} ")[..],
     ] {
-        let scan = Scan {
+        let scan = ScanRequest {
             streams: streams.clone(),
             start_ns: i64::MIN,
             end_ns: i64::MAX,
@@ -605,7 +614,7 @@ fn id_fragments_are_looked_up_not_scanned() {
         let mut found = Vec::new();
         let stats = store
             .scan(&scan, &mut |e| {
-                found.push(e.line.clone());
+                found.push(e.line.to_string());
                 ControlFlow::Continue(())
             })
             .unwrap();

@@ -1,9 +1,13 @@
 //! Query languages for Sightline.
 //!
-//! This crate owns PromQL (and, later, LogQL): a `nom` parser producing the
-//! typed [`ast`], and the [`engine`] that evaluates it over the storage
-//! [`Querier`](sightline_tsdb::Querier). It knows nothing of HTTP; the server
-//! maps results and errors to the Prometheus API shapes.
+//! This crate owns PromQL and LogQL. PromQL: a `nom` parser producing the
+//! typed [`ast`], and the [`engine`] that evaluates it over any
+//! [`Querier`](sightline_read::metrics::Querier). LogQL ([`logql`]): its own
+//! parser and evaluator over any
+//! [`LogQuerier`](sightline_read::logs::LogQuerier). It reads storage only
+//! through those traits (no storage engine is compiled into it) and knows
+//! nothing of HTTP; the server maps results and errors to the Prometheus and
+//! Loki API shapes.
 //!
 //! ```
 //! use sightline_query::parse_series_selector;

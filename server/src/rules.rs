@@ -13,7 +13,8 @@ use sightline_query::ast::Expr;
 use sightline_query::engine::SharedSelections;
 use sightline_query::value::Value;
 use sightline_query::Engine;
-use sightline_tsdb::{TimeRange, Tsdb};
+use sightline_read::metrics::TimeRange;
+use sightline_tsdb::Tsdb;
 
 use sightline_alertmanager::notify::{AmAlert, Dispatcher, NotifyConfig};
 use sightline_alertmanager::rules::OutgoingAlert;

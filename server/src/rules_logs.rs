@@ -7,8 +7,6 @@ use sightline_alertmanager::{QueryResult, RuleSample};
 use sightline_logstore::LogStore;
 use sightline_query::logql::{self, Evaluator, LogqlValue, QueryLimits};
 
-use crate::api::loki::StoreSource;
-
 /// The log store and the limits log rules run under.
 #[derive(Debug, Clone)]
 pub struct LogRules {
@@ -30,8 +28,7 @@ impl LogRules {
     /// Evaluates a LogQL metric expression at `t_ms`.
     pub fn instant(&self, expr: &str, t_ms: i64) -> Result<QueryResult, String> {
         let query = logql::parse(expr).map_err(|e| e.to_string())?;
-        let source = StoreSource(&self.store);
-        let mut ev = Evaluator::new(&source, self.limits);
+        let mut ev = Evaluator::new(self.store.as_ref(), self.limits);
         let value = ev
             .instant(&query, t_ms.saturating_mul(1_000_000))
             .map_err(|e| e.to_string())?;

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use sightline_model::{MatchOp, Matcher, Sample};
-use sightline_tsdb::{Options, TimeRange, Tsdb};
+use sightline_read::metrics::TimeRange;
+use sightline_tsdb::{Options, Tsdb};
 
 const T0: i64 = 1_700_000_000_000;
 const WRITERS: usize = 4;
@@ -309,7 +310,7 @@ async fn sigkill_during_block_writes_and_compaction_loses_nothing() {
         "compaction ran: {metas:#?}"
     );
     let merged_total: u64 = got.values().map(|v| v.len() as u64).sum();
-    let in_head: u64 = sightline_tsdb::Querier::select(
+    let in_head: u64 = sightline_read::metrics::Querier::select(
         db.head(),
         &[Matcher::new(MatchOp::Equal, "__name__", "block_crash").unwrap()],
         TimeRange::new(db.head().min_valid(), i64::MAX),

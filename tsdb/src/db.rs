@@ -11,11 +11,11 @@ use crate::appender::Appender;
 use crate::block::{Block, BlockMeta, WriteOptions};
 use crate::head::{Head, Tally};
 use crate::merge::merge_series_sets;
-use crate::querier::{SeriesSet, TimeRange};
 use crate::store::{BlockStore, LocalStore};
 use crate::wal::record::Record;
 use crate::wal::{FsyncPolicy, ReplayReport, Wal, WalOptions};
-use crate::{Querier, Rejection, Result, SeriesRef};
+use crate::{Rejection, Result, SeriesRef};
+use sightline_read::metrics::{Querier, SeriesSet, TimeRange};
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 
@@ -359,7 +359,7 @@ impl IntervalSyncer {
 }
 
 impl Querier for Tsdb {
-    fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<SeriesSet> {
+    fn select(&self, matchers: &[Matcher], range: TimeRange) -> sightline_read::Result<SeriesSet> {
         let (blocks, head) = self.sources(range);
         let mut sets = Vec::with_capacity(blocks.len() + 1);
         for b in &blocks {
@@ -371,7 +371,11 @@ impl Querier for Tsdb {
         Ok(merge_series_sets(sets))
     }
 
-    fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<String>> {
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> sightline_read::Result<Vec<String>> {
         let (blocks, head) = self.sources(range);
         let mut out = std::collections::BTreeSet::new();
         for b in &blocks {
@@ -391,7 +395,7 @@ impl Querier for Tsdb {
         name: &str,
         matchers: &[Matcher],
         range: TimeRange,
-    ) -> Result<Vec<String>> {
+    ) -> sightline_read::Result<Vec<String>> {
         let (blocks, head) = self.sources(range);
         let mut out = std::collections::BTreeSet::new();
         for b in &blocks {

@@ -25,3 +25,16 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Error> for sightline_read::ReadError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io { path, source } => Self::io(path, source),
+            Error::InvalidArgument(detail) => Self::Corrupt {
+                path: std::path::PathBuf::new(),
+                detail,
+            },
+            e @ Error::WalBroken => Self::Internal(e.to_string()),
+        }
+    }
+}

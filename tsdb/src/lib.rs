@@ -12,14 +12,17 @@
 //! 3. the WAL is fsynced per its policy (group commit per batch by default)
 //!    before `append` returns — only then may the caller acknowledge.
 //!
-//! On open the WAL is replayed into a fresh head. Reads go through the
-//! [`Querier`] trait, which the head implements today and which persisted
-//! blocks and a merging querier will implement next, so the query engine
-//! never sees which layer answered.
+//! On open the WAL is replayed into a fresh head; the head is cut into
+//! immutable Parquet [`block`]s in the background (`maintain`). Reads go
+//! through [`sightline_read::metrics::Querier`], which the head, every block
+//! and the `Tsdb` itself (merging blocks and head) implement, so the query
+//! engine never sees which layer answered; `tests/conformance.rs` runs the
+//! trait's conformance suite against all three.
 //!
 //! ```
 //! use sightline_model::{Labels, LabelLimits, Matcher, MatchOp, Sample};
-//! use sightline_tsdb::{Options, Querier, TimeRange, Tsdb};
+//! use sightline_read::metrics::{Querier, TimeRange};
+//! use sightline_tsdb::{Options, Tsdb};
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let db = Tsdb::open(dir.path(), Options::default()).unwrap();
@@ -43,7 +46,6 @@ pub mod head;
 pub mod import;
 mod maintain;
 mod merge;
-mod querier;
 pub mod store;
 pub mod wal;
 
@@ -52,7 +54,6 @@ pub use db::{AppendReport, BlockCounters, MaintenanceReport, Options, RejectedSa
 pub use error::{Error, Result};
 pub use maintain::{spawn_maintenance, MaintenanceHandle};
 pub use merge::{merge_series_sets, MergeSamples};
-pub use querier::{Querier, SampleIter, Series, SeriesSet, TimeRange};
 
 /// A series' identity inside the store: assigned on first sight, recorded in
 /// the WAL, and stable across restarts.

@@ -23,9 +23,9 @@ use crate::chunk::XorChunk;
 use crate::db::MaintenanceReport;
 use crate::head::samples_in;
 use crate::merge::MergeSamples;
-use crate::querier::SampleIter;
 use crate::wal::record::{encode_chunks, encode_series};
 use crate::{Result, SeriesRef, Tsdb};
+use sightline_read::metrics::SampleIter;
 
 /// Series (or chunks) per checkpoint record.
 const CHECKPOINT_BATCH: usize = 4096;
@@ -276,7 +276,7 @@ impl Tsdb {
                 .map(|i| labels.binary_search(&idx.labels(i)).unwrap_or(0) as u32)
                 .collect()
         };
-        let all = crate::querier::TimeRange::ALL;
+        let all = sightline_read::metrics::TimeRange::ALL;
         let every = |b: &Block| -> Arc<[u32]> { (0..b.index().series_count() as u32).collect() };
         if overlapping {
             // Per series, the sources' samples merged by time.

@@ -9,8 +9,8 @@ use std::iter::Peekable;
 
 use sightline_model::Sample;
 
-use crate::querier::{SampleIter, Series, SeriesSet};
-use crate::Result;
+use sightline_read::metrics::{SampleIter, Series, SeriesSet};
+use sightline_read::Result;
 
 /// Merges series sets, each sorted by labels, into one sorted set.
 pub fn merge_series_sets(sets: Vec<SeriesSet>) -> SeriesSet {

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use sightline_model::{LabelLimits, Labels, Sample, STALE_NAN_BITS};
-use sightline_tsdb::{Options, Querier, TimeRange, Tsdb};
+use sightline_read::metrics::{Querier, TimeRange};
+use sightline_tsdb::{Options, Tsdb};
 
 type Model = BTreeMap<Labels, Vec<(i64, u64)>>;
 

@@ -1,7 +1,7 @@
 //! Query errors, each mapping to one of Prometheus's `errorType`s.
 
 /// Why a query failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum QueryError {
     /// Malformed query text: `bad_data`, 400.
     #[error("{0}")]
@@ -18,7 +18,7 @@ pub enum QueryError {
     Timeout(&'static str),
     /// Storage failed: `internal`, 500.
     #[error("storage error: {0}")]
-    Storage(String),
+    Storage(#[from] sightline_read::ReadError),
 }
 
 impl QueryError {

@@ -30,7 +30,7 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use sightline_model::{Label, Labels, METRIC_NAME};
-use sightline_tsdb::Querier;
+use sightline_read::metrics::Querier;
 
 use crate::ast::{At, Expr, Subquery, ValueType};
 use crate::value::{InstantSample, Matrix, Point, RangeSeries, Value, Vector};

@@ -1,9 +1,9 @@
 //! Selectors: load once per query, answer each step by binary search.
 
 use sightline_model::{is_stale_nan, Labels};
-use sightline_tsdb::TimeRange;
+use sightline_read::metrics::TimeRange;
 
-use super::{Evaluator, QueryError, Result};
+use super::{Evaluator, Result};
 use crate::ast::{MatrixSelector, VectorSelector};
 use std::sync::Arc;
 
@@ -51,11 +51,10 @@ impl Evaluator<'_> {
         }
         let set = self
             .querier
-            .select(&vs.matchers, TimeRange::new(min, max))
-            .map_err(|e| QueryError::Storage(e.to_string()))?;
+            .select(&vs.matchers, TimeRange::new(min, max))?;
         let mut series = Vec::new();
         for s in set {
-            let s = s.map_err(|e| QueryError::Storage(e.to_string()))?;
+            let s = s?;
             let points: Vec<Point> = s
                 .samples
                 .map(|p| Point {

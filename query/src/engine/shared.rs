@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use foldhash::HashMap;
 use sightline_model::{Labels, MatchOp, Matcher, METRIC_NAME};
-use sightline_tsdb::{Querier, TimeRange};
+use sightline_read::metrics::{Querier, TimeRange};
 
 use super::{LabelMemo, QueryError};
 use crate::value::Point;
@@ -200,15 +200,14 @@ impl SharedSelections {
             Some(m) => (m.min.min(min), m.max.max(max)),
             None => (min, max),
         };
+        // An equality matcher compiles no regex and cannot fail.
         let matcher = Matcher::new(MatchOp::Equal, METRIC_NAME, name)
-            .map_err(|e| QueryError::Storage(e.to_string()))?;
-        let set = querier
-            .select(std::slice::from_ref(&matcher), TimeRange::new(lo, hi))
-            .map_err(|e| QueryError::Storage(e.to_string()))?;
+            .map_err(|e| QueryError::execution(e.to_string()))?;
+        let set = querier.select(std::slice::from_ref(&matcher), TimeRange::new(lo, hi))?;
         let mut series = Vec::new();
         let mut read = 0;
         for s in set {
-            let s = s.map_err(|e| QueryError::Storage(e.to_string()))?;
+            let s = s?;
             let points: Vec<Point> = s
                 .samples
                 .map(|p| Point {

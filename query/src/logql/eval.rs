@@ -1,4 +1,4 @@
-//! Evaluating parsed LogQL over a [`LogSource`].
+//! Evaluating parsed LogQL over a [`LogQuerier`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
@@ -7,7 +7,9 @@ use sightline_model::{Labels, MatchOp};
 
 use super::ast::*;
 use super::pipeline::{self, Entry, ERROR_LABEL};
-use super::{Direction, LogSource, LogqlError, ScanRequest};
+use sightline_read::logs::{ScanRequest, StreamId};
+
+use super::{Direction, LogQuerier, LogqlError};
 
 /// Bounds on what one query may return or hold, with Loki's defaults.
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +70,7 @@ pub enum LogqlValue {
 
 /// Runs queries against one source.
 pub struct Evaluator<'a> {
-    source: &'a dyn LogSource,
+    source: &'a dyn LogQuerier,
     limits: QueryLimits,
     deadline: std::time::Instant,
     pub stats: QueryStats,
@@ -91,7 +93,7 @@ enum Val {
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn new(source: &'a dyn LogSource, limits: QueryLimits) -> Self {
+    pub fn new(source: &'a dyn LogQuerier, limits: QueryLimits) -> Self {
         Self {
             source,
             deadline: std::time::Instant::now() + limits.timeout,
@@ -213,7 +215,7 @@ impl<'a> Evaluator<'a> {
         if streams.is_empty() {
             return Ok(());
         }
-        let by_id: HashMap<u64, (Labels, BTreeSet<String>)> = streams
+        let by_id: HashMap<StreamId, (Labels, BTreeSet<String>)> = streams
             .iter()
             .map(|s| {
                 let names = s.labels.iter().map(|l| l.name.clone()).collect();

@@ -17,85 +17,14 @@
 //! <expected output, one line per entry / series / error>
 //! ```
 
-use std::ops::ControlFlow;
 use std::path::Path;
 
-use sightline_model::{Labels, Matcher};
+use sightline_model::Labels;
 
+use super::memory::MemorySource;
 use super::*;
 
 const NS: i64 = 1_000_000_000;
-
-/// `(ts_ns, line, structured metadata)`
-type MemEntry = (i64, String, Vec<(String, String)>);
-
-#[derive(Default)]
-struct MemorySource {
-    streams: Vec<(Labels, Vec<MemEntry>)>,
-}
-
-impl LogSource for MemorySource {
-    fn streams(
-        &self,
-        matchers: &[Matcher],
-        start_ns: i64,
-        end_ns: i64,
-    ) -> Result<Vec<SourceStream>, SourceError> {
-        Ok(self
-            .streams
-            .iter()
-            .enumerate()
-            .filter(|(_, (l, entries))| {
-                matchers
-                    .iter()
-                    .all(|m| m.matches(l.get(&m.name).unwrap_or("")))
-                    && entries.iter().any(|e| e.0 >= start_ns && e.0 <= end_ns)
-            })
-            .map(|(i, (l, _))| SourceStream {
-                id: i as u64,
-                labels: l.clone(),
-            })
-            .collect())
-    }
-
-    fn scan(
-        &self,
-        r: &ScanRequest,
-        visit: &mut dyn FnMut(SourceEntry<'_>) -> ControlFlow<()>,
-    ) -> Result<ScanSummary, SourceError> {
-        let mut all: Vec<(u64, &MemEntry)> = Vec::new();
-        for &id in &r.streams {
-            for e in &self.streams[id as usize].1 {
-                if e.0 >= r.start_ns
-                    && e.0 < r.end_ns
-                    && r.contains.iter().all(|c| e.1.contains(c.as_str()))
-                {
-                    all.push((id, e));
-                }
-            }
-        }
-        all.sort_by_key(|(id, e)| (e.0, *id));
-        all.dedup_by(|a, b| a.1 .0 == b.1 .0 && a.0 == b.0 && a.1 .1 == b.1 .1);
-        if r.direction == Direction::Backward {
-            all.reverse();
-        }
-        let mut summary = ScanSummary::default();
-        for (stream, (ts_ns, line, metadata)) in all {
-            summary.lines_read += 1;
-            if visit(SourceEntry {
-                stream,
-                ts_ns: *ts_ns,
-                line,
-                metadata,
-            })
-            .is_break()
-            {
-                break;
-            }
-        }
-        Ok(summary)
-    }
-}
 
 fn secs(s: &str) -> i64 {
     let v: f64 = s.parse().unwrap_or_else(|_| panic!("bad seconds {s:?}"));

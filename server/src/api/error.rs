@@ -39,6 +39,12 @@ impl From<sightline_tsdb::Error> for ApiError {
     }
 }
 
+impl From<sightline_read::ReadError> for ApiError {
+    fn from(e: sightline_read::ReadError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
 impl From<sightline_query::QueryError> for ApiError {
     fn from(e: sightline_query::QueryError) -> Self {
         use sightline_query::QueryError as Q;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use sightline_model::Labels;
-use sightline_tsdb::Querier;
+use sightline_read::metrics::Querier;
 
 use super::error::success;
 use super::params::Params;

@@ -5,7 +5,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, Method};
 use bytes::Bytes;
 use sightline_model::Matcher;
-use sightline_tsdb::TimeRange;
+use sightline_read::metrics::TimeRange;
 
 use super::ApiError;
 

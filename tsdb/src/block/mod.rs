@@ -46,10 +46,10 @@ use sightline_model::{Labels, Matcher};
 pub use index::BlockIndex;
 pub use write::{BlockBuilder, WriteOptions};
 
-use crate::querier::{Querier, Series, SeriesSet, TimeRange};
 use crate::store::{BlockStore, ParquetFile};
 use crate::{Error, Result};
 use sightline_model::Sample;
+use sightline_read::metrics::{Querier, Series, SeriesSet, TimeRange};
 use write::parquet_err;
 
 pub const SAMPLES_FILE: &str = "samples.parquet";
@@ -387,7 +387,7 @@ impl Iterator for MergeRowGroups {
 }
 
 impl Querier for Block {
-    fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<SeriesSet> {
+    fn select(&self, matchers: &[Matcher], range: TimeRange) -> sightline_read::Result<SeriesSet> {
         if !self.overlaps(range) {
             return Ok(Box::new(std::iter::empty()));
         }
@@ -412,7 +412,11 @@ impl Querier for Block {
         })))
     }
 
-    fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<String>> {
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> sightline_read::Result<Vec<String>> {
         if !self.overlaps(range) {
             return Ok(Vec::new());
         }
@@ -424,7 +428,7 @@ impl Querier for Block {
         name: &str,
         matchers: &[Matcher],
         range: TimeRange,
-    ) -> Result<Vec<String>> {
+    ) -> sightline_read::Result<Vec<String>> {
         if !self.overlaps(range) {
             return Ok(Vec::new());
         }

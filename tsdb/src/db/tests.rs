@@ -4,7 +4,7 @@ use sightline_model::{LabelLimits, MatchOp, Matcher, STALE_NAN_BITS};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::TimeRange;
+use sightline_read::metrics::TimeRange;
 
 fn labels(name: &str, inst: &str) -> Labels {
     Labels::from_pairs([("__name__", name), ("instance", inst)])

@@ -19,9 +19,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sightline_model::{Label, Labels, Matcher};
 
-use crate::querier::{Querier, Series, SeriesSet, TimeRange};
 use crate::{Rejection, Result, SeriesRef};
 pub(crate) use series::{samples_in, Appended, MemSeries};
+use sightline_read::metrics::{Querier, Series, SeriesSet, TimeRange};
 use symbols::{Sym, SymbolTable};
 
 const SHARDS: usize = 64;
@@ -580,7 +580,7 @@ fn insert_in_shard(shard: &mut Shard, series: Arc<MemSeries>) {
 }
 
 impl Querier for Head {
-    fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<SeriesSet> {
+    fn select(&self, matchers: &[Matcher], range: TimeRange) -> sightline_read::Result<SeriesSet> {
         let selected = self.select_series(matchers, range);
         let mut labelled: Vec<(Labels, Arc<MemSeries>)> = self.symbols.with(|r| {
             selected
@@ -599,7 +599,11 @@ impl Querier for Head {
         })))
     }
 
-    fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<String>> {
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> sightline_read::Result<Vec<String>> {
         let mut names = BTreeSet::new();
         if matchers.is_empty() && range == TimeRange::ALL {
             let postings = read(&self.postings);
@@ -622,7 +626,7 @@ impl Querier for Head {
         name: &str,
         matchers: &[Matcher],
         range: TimeRange,
-    ) -> Result<Vec<String>> {
+    ) -> sightline_read::Result<Vec<String>> {
         let Some(sym) = self.symbols.lookup(name) else {
             return Ok(Vec::new());
         };

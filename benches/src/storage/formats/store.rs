@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use anyhow::{ensure, Context};
 use sightline_model::Sample;
+use sightline_read::metrics::{Querier, TimeRange};
 use sightline_tsdb::block::{
     Block, BlockBuilder, Compaction, WriteOptions, META_FILE, POSTINGS_FILE, SAMPLES_FILE,
     SERIES_FILE,
 };
 use sightline_tsdb::store::{BlockStore, LocalStore};
-use sightline_tsdb::{Querier, TimeRange};
 
 use super::dataset::Dataset;
 

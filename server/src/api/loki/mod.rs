@@ -15,11 +15,8 @@
 
 mod push;
 mod query;
-mod source;
 mod stats;
 mod tail;
-
-pub use source::StoreSource;
 
 use std::sync::Arc;
 
@@ -146,8 +143,14 @@ impl From<sightline_query::logql::LogqlError> for LokiError {
                 status: StatusCode::GATEWAY_TIMEOUT,
                 message: e.to_string(),
             },
-            E::Source(s) => Self::internal(s),
+            E::Storage(s) => Self::internal(s),
         }
+    }
+}
+
+impl From<sightline_read::ReadError> for LokiError {
+    fn from(e: sightline_read::ReadError) -> Self {
+        Self::internal(e)
     }
 }
 

@@ -10,8 +10,8 @@ use sightline_query::logql::{
     self, Direction, Evaluator, LogqlValue, QueryStats, SeriesResult, StreamResult,
 };
 use sightline_query::value::format_value;
+use sightline_read::logs::LogQuerier;
 
-use super::source::StoreSource;
 use super::{LokiError, LokiState};
 use crate::api::params::Params;
 use crate::api::query::{json, labels as labels_json, string};
@@ -131,8 +131,7 @@ async fn run(
     let store = state.store.clone();
     let started = Instant::now();
     let (value, stats) = tokio::task::spawn_blocking(move || {
-        let source = StoreSource(&store);
-        let mut ev = Evaluator::new(&source, limits);
+        let mut ev = Evaluator::new(store.as_ref(), limits);
         let v = f(&mut ev);
         v.map(|v| (v, ev.stats))
     })
@@ -297,7 +296,7 @@ fn data(values: impl serde::Serialize) -> Response {
 pub async fn labels(State(state): State<LokiState>, params: Params) -> Result<Response, LokiError> {
     let matchers = optional_selector(&params)?;
     let (start, end) = metadata_range(&params)?;
-    Ok(data(state.store.label_names(&matchers, start, end)))
+    Ok(data(state.store.label_names(&matchers, start, end)?))
 }
 
 pub async fn label_values(
@@ -307,7 +306,9 @@ pub async fn label_values(
 ) -> Result<Response, LokiError> {
     let matchers = optional_selector(&params)?;
     let (start, end) = metadata_range(&params)?;
-    Ok(data(state.store.label_values(&name, &matchers, start, end)))
+    Ok(data(
+        state.store.label_values(&name, &matchers, start, end)?,
+    ))
 }
 
 pub async fn series(State(state): State<LokiState>, params: Params) -> Result<Response, LokiError> {
@@ -321,8 +322,8 @@ pub async fn series(State(state): State<LokiState>, params: Params) -> Result<Re
     let mut seen = std::collections::BTreeSet::new();
     for s in selectors {
         let matchers = logql::parse_selector(s)?;
-        for (_, labels) in state.store.select(&matchers, start, end) {
-            seen.insert(labels);
+        for stream in state.store.streams(&matchers, start, end)? {
+            seen.insert(stream.labels);
         }
     }
     let out: Vec<serde_json::Map<String, serde_json::Value>> = seen

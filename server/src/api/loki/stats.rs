@@ -18,6 +18,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use sightline_model::{Label, Labels, MatchOp, Matcher};
 use sightline_query::logql::{self, LogqlValue, QueryStats, SeriesResult};
+use sightline_read::logs::LogQuerier;
 
 use super::query::{now_ns, render, step_param, time_param};
 use super::{LokiError, LokiState};
@@ -248,7 +249,7 @@ async fn run_volume(
                 .then_with(|| a.labels.cmp(&b.labels))
         });
         // As Loki: a vector unless some group has more than one point.
-        Ok::<_, sightline_logstore::Error>(Some(if out.iter().any(|s| s.points.len() > 1) {
+        Ok::<_, sightline_read::ReadError>(Some(if out.iter().any(|s| s.points.len() > 1) {
             LogqlValue::Matrix(out)
         } else {
             LogqlValue::Vector(out)

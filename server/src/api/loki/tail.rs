@@ -18,7 +18,6 @@ use sightline_query::logql::{self, ast::LogExpr, ast::Query, Direction, Evaluato
 use tokio::sync::broadcast::error::RecvError;
 
 use super::query::{limit_param, now_ns, query_param, streams_list, time_param};
-use super::source::StoreSource;
 use super::{LokiError, LokiState};
 use crate::api::params::Params;
 
@@ -78,8 +77,7 @@ async fn run(
     };
     let recent_expr = expr.clone();
     let recent = tokio::task::spawn_blocking(move || {
-        let source = StoreSource(&store);
-        Evaluator::new(&source, limits).logs(
+        Evaluator::new(store.as_ref(), limits).logs(
             &recent_expr,
             start,
             now_ns(),
