@@ -8,6 +8,7 @@
 //! store's `Querier`.
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod import;

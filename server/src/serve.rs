@@ -1,14 +1,12 @@
-//! Wiring for `sightline serve`: open the stores, serve HTTP, shut down
-//! cleanly.
+//! `sightline serve`: open the [`Services`], serve their [`app`] on the
+//! listener with the embedded collector beside it, shut down cleanly.
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use sightline_logstore::LogStore;
-use sightline_tsdb::Tsdb;
 use tracing_subscriber::EnvFilter;
 
-use crate::api::{loki, router, AppState};
+use crate::app::{app, Services};
 use crate::config::{Config, LogFormat};
 
 /// Installs the global `tracing` subscriber per the log settings.
@@ -29,28 +27,9 @@ pub fn init_logging(config: &Config) {
 /// Runs the server until SIGTERM or Ctrl-C, then stops accepting requests,
 /// lets in-flight ones finish and flushes the WAL.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let config = Arc::new(config);
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let data_dir = config.data_dir.clone();
-    let options = config.tsdb_options();
-    let tsdb = tokio::task::spawn_blocking(move || Tsdb::open(data_dir.join("metrics"), options))
-        .await
-        .context("opening the metrics store")?
-        .context("opening the metrics store")?;
-    let tsdb = Arc::new(tsdb);
-    let logs_dir = config.data_dir.join("logs");
-    let logs_options = config.logstore_options();
-    let logs = tokio::task::spawn_blocking(move || LogStore::open(logs_dir, logs_options))
-        .await
-        .context("opening the log store")?
-        .context("opening the log store")?;
-    let logs = Arc::new(logs);
-    let rules = crate::rules::RuleService::start(&config, Arc::clone(&tsdb), Arc::clone(&logs))?;
-    rules.reload_on_sighup();
-    let maintenance =
-        sightline_tsdb::spawn_maintenance(&tsdb, config.storage.maintenance_interval.0);
-
+    let services = Services::open(config).await?;
+    services.rules.reload_on_sighup();
+    let config = Arc::clone(&services.config);
     let addr = config.listen_addr();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -60,12 +39,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir = %config.data_dir.display(),
         "Sightline is ready: remote write to http://{addr}/api/v1/write"
     );
-    let state = AppState::new(Arc::clone(&config), Arc::clone(&tsdb))
-        .with_dispatcher(Arc::clone(&rules.dispatcher))
-        .with_logs(Arc::clone(&logs));
-    let app = router(state)
-        .merge(loki::routes(Arc::clone(&logs), Arc::clone(&config)))
-        .merge(crate::api::rules::routes(Arc::clone(&rules)));
+    let app = app(&services);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let collector = config
         .collector
@@ -85,20 +59,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")?;
 
-    rules.stop();
-    tracing::info!("shutting down: flushing the WAL");
-    tokio::task::spawn_blocking(move || {
-        // Lets a block write in progress finish first.
-        maintenance.stop();
-        tsdb.close()
-    })
-    .await
-    .context("closing the metrics store")?
-    .context("closing the metrics store")?;
-    tokio::task::spawn_blocking(move || logs.close())
-        .await
-        .context("closing the log store")?
-        .context("closing the log store")?;
+    tracing::info!("shutting down: flushing the WALs");
+    services.close().await?;
     tracing::info!("shutdown complete");
     Ok(())
 }

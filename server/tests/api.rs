@@ -439,3 +439,40 @@ async fn stats_all_reports_timings_and_samples() {
     let (_, body) = get_json(&c, &s.url, &format!("/api/v1/query?query=m&time={end}")).await;
     assert!(body["data"].get("stats").is_none(), "{body}");
 }
+
+/// The in-process app is the composition root's whole surface: every API
+/// dialect answers, and `/metrics` carries every service's counters.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_app_serves_every_api() {
+    let s = InProcess::start(|_| {}).await;
+    let c = reqwest::Client::new();
+    for path in [
+        "/api/v1/labels",
+        "/api/v1/rules",
+        "/api/v1/alerts",
+        "/api/v2/status",
+        "/api/v2/silences",
+        "/loki/api/v1/labels",
+        "/loki/api/v1/status/buildinfo",
+        "/ready",
+        "/-/ready",
+    ] {
+        let r = c.get(format!("{}{path}", s.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}: {}", r.text().await.unwrap());
+    }
+    let metrics = c
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for family in [
+        "sightline_tsdb_head_series",
+        "sightline_logstore_",
+        "alertmanager_silences",
+    ] {
+        assert!(metrics.contains(family), "{family} missing from /metrics");
+    }
+}

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRef, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,8 +21,10 @@ use sightline_alertmanager::notify::silence::{Silence, SilenceError};
 use sightline_alertmanager::notify::{AlertView, AmAlert, Dispatcher};
 use sightline_alertmanager::rules::api::rfc3339;
 
+use super::AppState;
+
 /// The API v2 routes over a dispatcher.
-pub fn routes(dispatcher: Arc<Dispatcher>) -> Router {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v2/status", get(status))
         .route("/api/v2/receivers", get(receivers))
@@ -33,18 +35,32 @@ pub fn routes(dispatcher: Arc<Dispatcher>) -> Router {
             "/api/v2/silence/{id}",
             get(get_silence).delete(delete_silence),
         )
-        .with_state(Arc::new(Started {
-            dispatcher,
-            at: now_ms(),
-        }))
 }
 
-struct Started {
+/// What the Alertmanager handlers reach: the dispatcher and when the API
+/// started (reported as Alertmanager's uptime).
+#[derive(Debug)]
+pub struct AlertsState {
     dispatcher: Arc<Dispatcher>,
     at: i64,
 }
 
-type S = State<Arc<Started>>;
+impl AlertsState {
+    pub fn new(dispatcher: Arc<Dispatcher>) -> Self {
+        Self {
+            dispatcher,
+            at: now_ms(),
+        }
+    }
+}
+
+impl FromRef<AppState> for Arc<AlertsState> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.alerts)
+    }
+}
+
+type S = State<Arc<AlertsState>>;
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(Value::String(message.into()))).into_response()

@@ -27,33 +27,39 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
+use sightline_logstore::LogStore;
 use sightline_tsdb::Tsdb;
 use tokio::sync::Semaphore;
 
 pub use error::ApiError;
 
+use crate::app::Services;
 use crate::config::Config;
+use crate::rules::RuleService;
 use crate::telemetry::IngestStats;
 
-/// What every handler can reach.
+/// The one state every route is served with; each API dialect's handlers
+/// take the part they need (`FromRef`): [`loki::LokiState`], the rule
+/// manager, [`alerts::AlertsState`], or this whole.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub tsdb: Arc<Tsdb>,
+    pub logs: Arc<LogStore>,
+    pub rules: Arc<RuleService>,
     pub ingest: Arc<IngestStats>,
     /// Bounds concurrent write requests (and the blocking threads they use).
     write_permits: Arc<Semaphore>,
     queue_timeout: Duration,
     /// Process start, seconds since the Unix epoch.
     started_at: f64,
-    /// The notification dispatcher, whose metrics `/metrics` adds.
-    pub dispatcher: Option<Arc<sightline_alertmanager::notify::Dispatcher>>,
-    /// The log store, whose metrics `/metrics` adds.
-    pub logs: Option<Arc<sightline_logstore::LogStore>>,
+    loki: loki::LokiState,
+    alerts: Arc<alerts::AlertsState>,
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, tsdb: Arc<Tsdb>) -> Self {
+    pub fn new(services: &Services) -> Self {
+        let config = Arc::clone(&services.config);
         Self {
             write_permits: Arc::new(Semaphore::new(config.ingest.max_concurrent_writes)),
             queue_timeout: config.ingest.queue_timeout.0,
@@ -61,29 +67,34 @@ impl AppState {
             started_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
+            loki: loki::LokiState::new(Arc::clone(&services.logs), Arc::clone(&config)),
+            alerts: Arc::new(alerts::AlertsState::new(Arc::clone(
+                &services.rules.dispatcher,
+            ))),
+            tsdb: Arc::clone(&services.tsdb),
+            logs: Arc::clone(&services.logs),
+            rules: Arc::clone(&services.rules),
             config,
-            tsdb,
-            dispatcher: None,
-            logs: None,
         }
-    }
-
-    /// Adds the log store's metrics to `/metrics`.
-    pub fn with_logs(mut self, logs: Arc<sightline_logstore::LogStore>) -> Self {
-        self.logs = Some(logs);
-        self
-    }
-
-    /// Adds the dispatcher's metrics to `/metrics`.
-    pub fn with_dispatcher(mut self, d: Arc<sightline_alertmanager::notify::Dispatcher>) -> Self {
-        self.dispatcher = Some(d);
-        self
     }
 }
 
-/// The whole HTTP surface of the server.
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP surface of the server: the Prometheus API, remote write
+/// and the server's own endpoints, the Loki API, the rules API and the
+/// Alertmanager API v2, over one [`AppState`]. `sightline serve` serves
+/// it; tests get the same app in-process.
+pub fn app(services: &Services) -> Router {
+    let state = AppState::new(services);
     let body_limit = state.config.ingest.max_body_bytes;
+    prometheus_routes(body_limit)
+        .merge(loki::routes(body_limit))
+        .merge(rules::routes())
+        .merge(alerts::routes())
+        .with_state(state)
+}
+
+/// Remote write, the Prometheus HTTP API and the server's own endpoints.
+fn prometheus_routes(body_limit: usize) -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/write",
@@ -115,5 +126,4 @@ pub fn router(state: AppState) -> Router {
         .route("/-/healthy", get(status::healthy).head(status::healthy))
         .route("/-/ready", get(status::ready).head(status::ready))
         .route("/metrics", get(status::metrics))
-        .with_state(state)
 }

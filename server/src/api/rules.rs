@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::Response;
@@ -16,24 +16,24 @@ use crate::rules::RuleService;
 
 use super::error::success;
 use super::params::Params;
-use super::ApiError;
+use super::{ApiError, AppState};
 
 /// The rule routes, over the running rule manager.
-pub fn routes(service: Arc<RuleService>) -> Router {
-    let reload_service = Arc::clone(&service);
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/rules", get(rules))
         .route("/api/v1/alerts", get(alerts))
-        .with_state(Arc::clone(&service.manager))
-        .merge(super::alerts::routes(Arc::clone(&service.dispatcher)))
-        .route(
-            "/-/reload",
-            post(move || reload(Arc::clone(&reload_service)))
-                .put(move || reload(Arc::clone(&service))),
-        )
+        .route("/-/reload", post(reload).put(reload))
 }
 
-async fn reload(service: Arc<RuleService>) -> Response {
+impl FromRef<AppState> for Arc<RuleManager> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.rules.manager)
+    }
+}
+
+async fn reload(State(state): State<AppState>) -> Response {
+    let service: Arc<RuleService> = Arc::clone(&state.rules);
     match tokio::task::spawn_blocking(move || service.reload()).await {
         Ok(Ok(())) => StatusCode::OK.into_response(),
         Ok(Err(e)) => (

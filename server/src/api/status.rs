@@ -27,12 +27,8 @@ pub async fn ready() -> &'static str {
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut body = telemetry::render(&state.ingest, &state.tsdb, state.started_at);
-    if let Some(d) = &state.dispatcher {
-        body.push_str(&d.metrics_text());
-    }
-    if let Some(logs) = &state.logs {
-        body.push_str(&logs.metrics_text());
-    }
+    body.push_str(&state.rules.dispatcher.metrics_text());
+    body.push_str(&state.logs.metrics_text());
     (
         [(
             header::CONTENT_TYPE,

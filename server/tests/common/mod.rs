@@ -204,10 +204,13 @@ impl Drop for PrometheusProcess {
     }
 }
 
-/// An in-process server on a real socket, for API tests.
+/// The whole server in-process on a real socket (the same `Services` and
+/// `app` as `sightline serve`, without the embedded collector), for API
+/// tests.
 pub struct InProcess {
     pub url: String,
     pub tsdb: Arc<sightline_tsdb::Tsdb>,
+    pub services: Arc<sightline_server::app::Services>,
     _dir: tempfile::TempDir,
 }
 
@@ -219,20 +222,17 @@ impl InProcess {
             ..Default::default()
         };
         configure(&mut config);
-        let tsdb = Arc::new(
-            sightline_tsdb::Tsdb::open(dir.path().join("metrics"), config.tsdb_options()).unwrap(),
-        );
-        let state = sightline_server::api::AppState::new(Arc::new(config), Arc::clone(&tsdb));
+        let services = sightline_server::app::Services::open(config).await.unwrap();
+        let app = sightline_server::app::app(&services);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
-            axum::serve(listener, sightline_server::api::router(state))
-                .await
-                .unwrap();
+            axum::serve(listener, app).await.unwrap();
         });
         Self {
             url,
-            tsdb,
+            tsdb: Arc::clone(&services.tsdb),
+            services: Arc::new(services),
             _dir: dir,
         }
     }

@@ -20,7 +20,7 @@ mod tail;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,6 +28,7 @@ use axum::Router;
 use sightline_logstore::{LogStore, StreamBatch, StreamRateLimiter};
 use tokio::sync::Semaphore;
 
+use super::AppState;
 use crate::config::Config;
 
 /// Pushes a slow tail may fall behind by before it misses some.
@@ -46,16 +47,26 @@ pub struct LokiState {
     rate: Arc<StreamRateLimiter>,
 }
 
-/// The Loki routes, to be merged into the server's router.
-pub fn routes(store: Arc<LogStore>, config: Arc<Config>) -> Router {
-    let body_limit = config.ingest.max_body_bytes;
-    let state = LokiState {
-        push_permits: Arc::new(Semaphore::new(config.ingest.max_concurrent_writes)),
-        tail: tokio::sync::broadcast::channel(TAIL_BUFFER).0,
-        rate: Arc::new(StreamRateLimiter::new()),
-        store,
-        config,
-    };
+impl LokiState {
+    pub fn new(store: Arc<LogStore>, config: Arc<Config>) -> Self {
+        Self {
+            push_permits: Arc::new(Semaphore::new(config.ingest.max_concurrent_writes)),
+            tail: tokio::sync::broadcast::channel(TAIL_BUFFER).0,
+            rate: Arc::new(StreamRateLimiter::new()),
+            store,
+            config,
+        }
+    }
+}
+
+impl FromRef<AppState> for LokiState {
+    fn from_ref(state: &AppState) -> Self {
+        state.loki.clone()
+    }
+}
+
+/// The Loki routes.
+pub fn routes(body_limit: usize) -> Router<AppState> {
     Router::new()
         .route(
             "/loki/api/v1/push",
@@ -96,7 +107,6 @@ pub fn routes(store: Arc<LogStore>, config: Arc<Config>) -> Router {
         .route("/loki/api/v1/tail", get(tail::tail))
         .route("/loki/api/v1/status/buildinfo", get(query::buildinfo))
         .route("/ready", get(|| async { "ready\n" }))
-        .with_state(state)
 }
 
 /// A Loki API failure: a status and a plain-text reason.
