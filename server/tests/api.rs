@@ -476,3 +476,40 @@ async fn the_app_serves_every_api() {
         assert!(metrics.contains(family), "{family} missing from /metrics");
     }
 }
+
+/// Every response names its request id; a client's own id is echoed, an
+/// unsafe one replaced.
+#[tokio::test(flavor = "multi_thread")]
+async fn responses_carry_a_request_id() {
+    let s = InProcess::start(|_| {}).await;
+    let c = reqwest::Client::new();
+    let id = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let a = c.get(format!("{}/-/ready", s.url)).send().await.unwrap();
+    let b = c
+        .get(format!("{}/api/v1/query?query=(", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(b.status(), 400);
+    let (a, b) = (id(&a).unwrap(), id(&b).unwrap());
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 16, "{a}");
+    let mine = c
+        .get(format!("{}/loki/api/v1/labels", s.url))
+        .header("x-request-id", "grafana-7f3a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(id(&mine).as_deref(), Some("grafana-7f3a"));
+    let unsafe_id = c
+        .get(format!("{}/-/healthy", s.url))
+        .header("x-request-id", "a b\"c")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(id(&unsafe_id).as_deref(), Some("a b\"c"));
+}

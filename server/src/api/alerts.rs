@@ -62,8 +62,17 @@ impl FromRef<AppState> for Arc<AlertsState> {
 
 type S = State<Arc<AlertsState>>;
 
+/// An error in Alertmanager's shape: a JSON string body.
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(Value::String(message.into()))).into_response()
+}
+
+/// A server-side failure: logged with the request id, which the body names.
+fn internal(detail: impl std::fmt::Display) -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        super::request_id::internal(&detail),
+    )
 }
 
 /// Go's zero `time.Time` in Unix milliseconds.
@@ -382,14 +391,8 @@ async fn post_silence(State(s): S, body: Bytes) -> Response {
             error(StatusCode::NOT_FOUND, format!("silence {id} not found"))
         }
         Ok(Err(SilenceError::Invalid(m))) => error(StatusCode::BAD_REQUEST, m),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "saving silence");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "failed to save the silence",
-            )
-        }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Err(e)) => internal(format_args!("saving a silence: {e}")),
+        Err(e) => internal(e),
     }
 }
 
@@ -412,13 +415,7 @@ async fn delete_silence(State(s): S, Path(id): Path<String>) -> Response {
         Ok(Ok(())) => StatusCode::OK.into_response(),
         Ok(Err(SilenceError::NotFound(_))) => StatusCode::NOT_FOUND.into_response(),
         Ok(Err(SilenceError::Invalid(m))) => error(StatusCode::BAD_REQUEST, m),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "expiring silence");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "failed to expire the silence",
-            )
-        }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Err(e)) => internal(format_args!("expiring a silence: {e}")),
+        Err(e) => internal(e),
     }
 }

@@ -61,10 +61,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind) = self.parts();
         let message = match &self {
-            ApiError::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error serving API request");
-                "internal server error".to_string()
-            }
+            ApiError::Internal(detail) => super::request_id::internal(detail),
             ApiError::BadData(m) | ApiError::Execution(m) | ApiError::Timeout(m) => m.clone(),
         };
         let body = json!({"status": "error", "errorType": kind, "error": message});

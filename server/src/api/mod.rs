@@ -17,6 +17,7 @@ pub mod loki;
 mod metadata;
 mod params;
 mod query;
+pub mod request_id;
 pub mod rules;
 mod status;
 mod write;
@@ -91,6 +92,7 @@ pub fn app(services: &Services) -> Router {
         .merge(rules::routes())
         .merge(alerts::routes())
         .with_state(state)
+        .layer(axum::middleware::from_fn(request_id::assign))
 }
 
 /// Remote write, the Prometheus HTTP API and the server's own endpoints.

@@ -36,12 +36,18 @@ async fn reload(State(state): State<AppState>) -> Response {
     let service: Arc<RuleService> = Arc::clone(&state.rules);
     match tokio::task::spawn_blocking(move || service.reload()).await {
         Ok(Ok(())) => StatusCode::OK.into_response(),
+        // As Prometheus: the reason names the problem in the operator's own
+        // files (rule or Alertmanager configuration), not server internals.
         Ok(Err(e)) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("failed to reload config: {e}\n"),
         )
             .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            super::request_id::internal(&e),
+        )
+            .into_response(),
     }
 }
 

@@ -31,16 +31,64 @@ pub async fn remote_write(
     response
 }
 
+/// Why a write was not (wholly) stored; the one mapping of remote-write
+/// failures to Prometheus's receiver responses (plain text).
+#[derive(Debug)]
+enum WriteError {
+    /// 400: a body that does not decode, or series and samples refused;
+    /// the sender must not retry.
+    BadRequest(String),
+    /// 413: past the size limits.
+    TooLarge(String),
+    /// 415: a format this receiver does not take.
+    Unsupported(&'static str),
+    /// 503 + `Retry-After`: saturated; the sender retries.
+    Overloaded,
+    /// 500: the store failed; the detail is logged, not sent.
+    Internal(String),
+}
+
+impl IntoResponse for WriteError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            WriteError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            WriteError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            WriteError::Unsupported(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m.to_string()),
+            WriteError::Overloaded => {
+                let mut r = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many concurrent write requests; retry later\n",
+                )
+                    .into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                return r;
+            }
+            WriteError::Internal(detail) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                super::request_id::internal(&detail),
+            ),
+        };
+        (status, format!("{message}\n")).into_response()
+    }
+}
+
 async fn handle(state: &AppState, headers: &HeaderMap, body: Bytes) -> Response {
+    match store(state, headers, body).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn store(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<(), WriteError> {
     if let Some(ct) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
     {
         if ct.contains("io.prometheus.write.v2") {
-            return text(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            return Err(WriteError::Unsupported(
                 "remote write 2.0 is not supported; send prometheus.WriteRequest (remote write 1.0)",
-            );
+            ));
         }
     }
     let permit = match tokio::time::timeout(
@@ -52,13 +100,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Bytes) -> Response 
         Ok(Ok(p)) => p,
         _ => {
             state.ingest.throttled.fetch_add(1, Ordering::Relaxed);
-            let mut r = text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many concurrent write requests; retry later",
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-            return r;
+            return Err(WriteError::Overloaded);
         }
     };
     state
@@ -75,9 +117,9 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Bytes) -> Response 
         let request = match WriteRequest::decode_snappy(&body, max_decompressed) {
             Ok(r) => r,
             Err(e @ DecodeError::TooLarge { .. }) => {
-                return text(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string())
+                return Err(WriteError::TooLarge(e.to_string()))
             }
-            Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
+            Err(e) => return Err(WriteError::BadRequest(e.to_string())),
         };
         let mut appender = tsdb.appender();
         let (received, invalid) = fill(&mut appender, &request, &limits);
@@ -87,16 +129,9 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Bytes) -> Response 
         ingest
             .rejected_invalid
             .fetch_add(invalid.samples, Ordering::Relaxed);
-        let report = match appender.commit() {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "remote write: storing failed");
-                return text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &format!("storing samples failed: {e}"),
-                );
-            }
-        };
+        let report = appender
+            .commit()
+            .map_err(|e| WriteError::Internal(format!("remote write: storing failed: {e}")))?;
         ingest
             .samples_stored
             .fetch_add(report.samples_accepted, Ordering::Relaxed);
@@ -111,18 +146,15 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Bytes) -> Response 
             problems.push(format!("{first} ({} samples rejected)", report.rejected));
         }
         if problems.is_empty() {
-            StatusCode::NO_CONTENT.into_response()
+            Ok(())
         } else {
             let message = problems.join("; ");
             tracing::debug!(%message, "remote write: partial rejection");
-            text(StatusCode::BAD_REQUEST, &message)
+            Err(WriteError::BadRequest(message))
         }
     })
     .await;
-    outcome.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "remote write task failed");
-        text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-    })
+    outcome.map_err(|e| WriteError::Internal(format!("remote write task failed: {e}")))?
 }
 
 /// Series refused before storage because their labels are invalid.
@@ -189,6 +221,30 @@ impl Invalid {
     }
 }
 
-fn text(status: StatusCode, message: &str) -> Response {
-    (status, format!("{message}\n")).into_response()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_storage_failure_answers_500_without_the_detail() {
+        let response =
+            WriteError::Internal("/data/metrics/wal: no space left".into()).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap_or_default();
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            body.starts_with("internal server error (request id "),
+            "{body}"
+        );
+        assert!(!body.contains("no space"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn overload_asks_the_sender_to_retry() {
+        let response = WriteError::Overloaded.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
 }

@@ -124,11 +124,12 @@ impl LokiError {
         }
     }
 
+    /// A server-side failure: the detail is logged, the body names the
+    /// request id.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %detail, "internal error serving a Loki API request");
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: "internal server error".into(),
+            message: super::request_id::internal(&detail),
         }
     }
 }
