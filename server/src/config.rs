@@ -16,6 +16,9 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
+/// Durations in the file are Prometheus duration strings (`30s`, `1h30m`).
+pub use sightline_model::PromDuration;
+
 /// Default address: localhost, clear of Prometheus (9090), Alertmanager
 /// (9093), Loki (3100) and node_exporter (9100).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9700";
@@ -397,19 +400,6 @@ impl LogsConfig {
             max_entries: self.max_entries_limit_per_query,
             ..Default::default()
         }
-    }
-}
-
-/// A duration written the Prometheus way (`30s`, `1m`, `1h30m`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PromDuration(pub Duration);
-
-impl<'de> Deserialize<'de> for PromDuration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        sightline_model::parse_duration(&s)
-            .map(PromDuration)
-            .map_err(de::Error::custom)
     }
 }
 
