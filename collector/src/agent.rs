@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use sightline_model::PromDuration;
 
 use crate::kube::{KubeConfig, SharedPods};
 use crate::pipeline::{next_tick, Pipeline};
@@ -27,7 +28,7 @@ pub struct AgentConfig {
     /// Prometheus, VictoriaMetrics).
     pub server: String,
     /// Time between collection rounds, e.g. `15s`.
-    pub interval: String,
+    pub interval: PromDuration,
     /// Address for the collector's own `/metrics` and `/-/healthy`; empty
     /// to serve nothing.
     pub listen: String,
@@ -54,7 +55,7 @@ impl Default for AgentConfig {
     fn default() -> Self {
         Self {
             server: "http://127.0.0.1:9700".into(),
-            interval: "15s".into(),
+            interval: PromDuration(Duration::from_secs(15)),
             listen: "127.0.0.1:9701".into(),
             node_name: String::new(),
             node: NodeConfig::default(),
@@ -168,16 +169,6 @@ impl AgentConfig {
             None => base.to_string(),
         };
         format!("{origin}/loki/api/v1/push")
-    }
-
-    fn interval(&self) -> Result<Duration, AgentError> {
-        match sightline_model::parse_duration(&self.interval) {
-            Ok(d) if !d.is_zero() => Ok(d),
-            _ => Err(AgentError::Config(format!(
-                "interval: {:?} is not a positive duration like 15s",
-                self.interval
-            ))),
-        }
     }
 
     /// The node name: `node_name`, else `$NODE_NAME`, else the host name.
@@ -299,7 +290,10 @@ pub async fn run(
     config: AgentConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), AgentError> {
-    let interval = config.interval()?;
+    let interval = config.interval.0;
+    if interval.is_zero() {
+        return Err(AgentError::Config("interval: must be positive".into()));
+    }
     let mut shipper_config = ShipperConfig::new(config.write_url());
     shipper_config.buffer_dir = Some(config.buffer_dir.clone());
     shipper_config.buffer_max_bytes = config.buffer_max_bytes;
@@ -309,8 +303,7 @@ pub async fn run(
     let (kube_stop, kube_stop_rx) = tokio::sync::watch::channel(false);
     let pods = match config.kubernetes.api_server() {
         Some(api) => {
-            let grace = config.kubernetes.grace().map_err(AgentError::Config)?;
-            let pods = crate::kube::PodStore::shared(grace);
+            let pods = crate::kube::PodStore::shared(config.kubernetes.grace_period.0);
             tracing::info!(%api, node = %config.node_name(), "reading pod metadata from the Kubernetes API");
             tokio::spawn(crate::kube::run(
                 config.kubernetes.clone(),

@@ -23,7 +23,7 @@ struct Cli {
     listen: Option<String>,
     /// Time between collection rounds, e.g. 15s.
     #[arg(long, value_name = "DURATION")]
-    interval: Option<String>,
+    interval: Option<sightline_model::PromDuration>,
     /// Directory of the on-disk buffer used while the server is away.
     #[arg(long, value_name = "DIR")]
     buffer_dir: Option<PathBuf>,
@@ -48,8 +48,8 @@ fn load(cli: &Cli) -> Result<AgentConfig, String> {
     if let Some(l) = &cli.listen {
         config.listen.clone_from(l);
     }
-    if let Some(i) = &cli.interval {
-        config.interval.clone_from(i);
+    if let Some(i) = cli.interval {
+        config.interval = i;
     }
     if let Some(d) = &cli.buffer_dir {
         config.buffer_dir.clone_from(d);

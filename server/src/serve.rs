@@ -141,7 +141,7 @@ async fn run_embedded_collector(
     };
     let agent = sightline_collector::agent::AgentConfig {
         server: format!("http://{host}"),
-        interval: format!("{}ms", c.interval.0.as_millis()),
+        interval: c.interval,
         listen: String::new(),
         node: c.node.clone(),
         cgroup: c.cgroup.clone(),

@@ -19,7 +19,7 @@ async fn rounds_collected_during_an_outage_arrive() {
 
     let config = AgentConfig {
         server: server.url.clone(),
-        interval: "1s".into(),
+        interval: Duration::from_secs(1).into(),
         listen: String::new(),
         cgroup: CgroupConfig {
             enabled: false,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
+use sightline_model::PromDuration;
 
 use super::http::HttpTarget;
 use super::parse::ParseLimits;
@@ -31,7 +32,7 @@ pub struct ScrapeTargetConfig {
     pub labels: BTreeMap<String, String>,
     /// Whole-scrape deadline (connect, request, response), e.g. `10s`.
     #[serde(default = "default_timeout")]
-    pub timeout: String,
+    pub timeout: PromDuration,
     /// Most samples accepted; a body with more fails the scrape (`up` 0),
     /// as in Prometheus.
     #[serde(default = "default_sample_limit")]
@@ -57,8 +58,8 @@ pub struct ScrapeTargetConfig {
     pub metric_relabel_configs: Vec<RelabelConfig>,
 }
 
-fn default_timeout() -> String {
-    "10s".into()
+fn default_timeout() -> PromDuration {
+    PromDuration(Duration::from_secs(10))
 }
 
 fn default_sample_limit() -> usize {
@@ -137,16 +138,10 @@ impl ScrapeTargetConfig {
         if self.job.is_empty() {
             errors.push("job must not be empty".into());
         }
-        let timeout = match sightline_model::parse_duration(&self.timeout) {
-            Ok(d) if !d.is_zero() => d,
-            _ => {
-                errors.push(format!(
-                    "timeout: {:?} is not a positive duration like 10s",
-                    self.timeout
-                ));
-                Duration::ZERO
-            }
-        };
+        let timeout = self.timeout.0;
+        if timeout.is_zero() {
+            errors.push("timeout: must be positive".into());
+        }
         if self.sample_limit == 0 {
             errors.push("sample_limit must be positive".into());
         }
@@ -276,7 +271,7 @@ mod tests {
 targets:
   - url: "ftp://x/metrics"
     job: ""
-    timeout: "soon"
+    timeout: 0s
     labels: { "bad-name": "1", instance: "x" }
   - url: "http://127.0.0.1:9100/metrics"
     job: node
