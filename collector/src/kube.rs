@@ -21,7 +21,7 @@ use sightline_model::PromDuration;
 
 /// `kubernetes:` in the collector config.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct KubeConfig {
     /// `auto` (default): on when running in a cluster; `true`; `false`.
     pub enabled: Option<bool>,

@@ -75,6 +75,7 @@ async fn ship_to(url: String, dir: &std::path::Path) -> tokio::sync::oneshot::Se
         server: url,
         interval: Duration::from_secs(1).into(),
         listen: String::new(),
+        node_name: "test-node".into(),
         cgroup: CgroupConfig {
             enabled: false,
             ..Default::default()

@@ -139,7 +139,7 @@ async fn run_embedded_collector(
     } else {
         addr
     };
-    let agent = sightline_collector::agent::AgentConfig {
+    let mut agent = sightline_collector::agent::AgentConfig {
         server: format!("http://{host}"),
         interval: c.interval,
         listen: String::new(),
@@ -150,6 +150,10 @@ async fn run_embedded_collector(
         logs: embedded_logs(&c.logs),
         ..Default::default()
     };
+    // As `sightline-collector` does when loading its configuration:
+    // `$NODE_NAME`, else the host name.
+    let node_name = std::env::var(sightline_collector::config::NODE_NAME_VAR).ok();
+    agent.resolve_node_name(node_name.as_deref());
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
     };

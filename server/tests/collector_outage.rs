@@ -21,6 +21,7 @@ async fn rounds_collected_during_an_outage_arrive() {
         server: server.url.clone(),
         interval: Duration::from_secs(1).into(),
         listen: String::new(),
+        node_name: "test-node".into(),
         cgroup: CgroupConfig {
             enabled: false,
             ..Default::default()

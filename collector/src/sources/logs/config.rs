@@ -16,7 +16,7 @@ pub const DEFAULT_POD_LOG_GLOB: &str = "/var/log/pods/*/*/*.log";
 
 /// `logs:` in the collector's YAML file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct LogsConfig {
     pub enabled: bool,
     /// Absolute path patterns (`*`, `?`, `[…]` per directory level).
@@ -101,7 +101,7 @@ pub enum StartAt {
 /// A start-of-record pattern for the containers it selects; empty
 /// selectors match everything.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct MultilineRule {
     pub namespace: String,
     pub pod: String,
@@ -323,7 +323,8 @@ multiline:
         let c: LogsConfig = serde_yaml::from_str(yaml).unwrap();
         let errors = c.validate(std::path::Path::new("/buf"), "n1").unwrap_err();
         assert_eq!(errors.len(), 4, "{errors:?}");
-        assert!(serde_yaml::from_str::<LogsConfig>("nope: 1").is_err());
+        let err = sightline_config::parse_yaml::<LogsConfig>("t", "nope: 1").unwrap_err();
+        assert_eq!(err.problems, ["unknown field `nope`"]);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::relabel::{self, Relabel, RelabelConfig};
 
 /// `scrape:` in the collector config.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct ScrapeConfig {
     /// Static targets, each scraped once per collection round.
     pub targets: Vec<ScrapeTargetConfig>,
@@ -21,7 +21,6 @@ pub struct ScrapeConfig {
 
 /// One static target.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ScrapeTargetConfig {
     /// `http://host:port/path`; plain http only.
     pub url: String,
@@ -302,6 +301,7 @@ targets:
     #[test]
     fn unknown_fields_are_refused() {
         let yaml = "targets: [{ url: \"http://a:1/m\", job: j, scrape_interval: 5s }]";
-        assert!(serde_yaml::from_str::<ScrapeConfig>(yaml).is_err());
+        let err = sightline_config::parse_yaml::<ScrapeConfig>("t", yaml).unwrap_err();
+        assert_eq!(err.problems, ["unknown field `targets.0.scrape_interval`"]);
     }
 }
