@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use sightline_model::PromDuration;
 
 use crate::kube::{KubeConfig, SharedPods};
 use crate::pipeline::{next_tick, Pipeline};
@@ -18,21 +19,26 @@ use crate::sources::node::{NodePaths, NodeSource};
 use crate::sources::scrape::{ScrapeConfig, ScrapeSource};
 use crate::{Metric, Source, SourceError};
 
-/// Collector settings, one YAML file; every field has a default.
+/// Collector settings, one YAML file; every field has a default. Loaded
+/// and checked by [`AgentConfig::load`] (see [`crate::config`]): unknown
+/// fields are refused there, all at once, rather than by serde at the
+/// first one.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct AgentConfig {
     /// The server: a base URL (`http://sightline:9700`), to which
     /// `/api/v1/write` is added, or a full remote-write URL (any receiver:
     /// Prometheus, VictoriaMetrics).
     pub server: String,
     /// Time between collection rounds, e.g. `15s`.
-    pub interval: String,
+    pub interval: PromDuration,
     /// Address for the collector's own `/metrics` and `/-/healthy`; empty
     /// to serve nothing.
     pub listen: String,
-    /// Node name added as `instance`; defaults to `$NODE_NAME`, then the
-    /// host name.
+    /// Node name added as `instance` and as the `node` of log streams.
+    /// Empty in the file: `$NODE_NAME`, else the host name, filled in when
+    /// the configuration is loaded ([`AgentConfig::resolve_node_name`]);
+    /// [`run`] refuses an empty one.
     pub node_name: String,
     pub node: NodeConfig,
     pub cgroup: CgroupConfig,
@@ -54,7 +60,7 @@ impl Default for AgentConfig {
     fn default() -> Self {
         Self {
             server: "http://127.0.0.1:9700".into(),
-            interval: "15s".into(),
+            interval: PromDuration(Duration::from_secs(15)),
             listen: "127.0.0.1:9701".into(),
             node_name: String::new(),
             node: NodeConfig::default(),
@@ -69,7 +75,7 @@ impl Default for AgentConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct NodeConfig {
     pub enabled: bool,
     /// The host's procfs; the cgroup source reads `meminfo` and
@@ -95,7 +101,7 @@ impl Default for NodeConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct CgroupConfig {
     pub enabled: bool,
     pub root: PathBuf,
@@ -170,31 +176,6 @@ impl AgentConfig {
         format!("{origin}/loki/api/v1/push")
     }
 
-    fn interval(&self) -> Result<Duration, AgentError> {
-        match sightline_model::parse_duration(&self.interval) {
-            Ok(d) if !d.is_zero() => Ok(d),
-            _ => Err(AgentError::Config(format!(
-                "interval: {:?} is not a positive duration like 15s",
-                self.interval
-            ))),
-        }
-    }
-
-    /// The node name: `node_name`, else `$NODE_NAME`, else the host name.
-    pub fn node_name(&self) -> String {
-        if !self.node_name.is_empty() {
-            return self.node_name.clone();
-        }
-        if let Ok(n) = std::env::var("NODE_NAME") {
-            if !n.is_empty() {
-                return n;
-            }
-        }
-        std::fs::read_to_string(self.node.proc.join("sys/kernel/hostname"))
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into())
-    }
-
     /// The sources this configuration enables, each with its labels, or
     /// every problem in the scrape targets.
     pub fn sources(&self) -> Result<Vec<Box<dyn Source>>, AgentError> {
@@ -207,7 +188,7 @@ impl AgentConfig {
         &self,
         pods: Option<SharedPods>,
     ) -> Result<Vec<Box<dyn Source>>, AgentError> {
-        let instance = self.node_name();
+        let instance = &self.node_name;
         let mut out: Vec<Box<dyn Source>> = Vec::new();
         if self.node.enabled {
             let node = NodeSource::new(NodePaths {
@@ -215,7 +196,7 @@ impl AgentConfig {
                 sys_root: self.node.sys.clone(),
                 rootfs: self.node.rootfs.clone(),
             });
-            out.push(Box::new(Labelled::new(node, &self.node.labels, &instance)));
+            out.push(Box::new(Labelled::new(node, &self.node.labels, instance)));
         }
         if self.cgroup.enabled {
             let mut cgroup = CgroupSource::new(self.cgroup.root.clone())
@@ -227,7 +208,7 @@ impl AgentConfig {
             out.push(Box::new(Labelled::new(
                 cgroup,
                 &self.cgroup.labels,
-                &instance,
+                instance,
             )));
         }
         let discovery = pods.filter(|_| self.kubernetes.annotation_discovery);
@@ -299,7 +280,15 @@ pub async fn run(
     config: AgentConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), AgentError> {
-    let interval = config.interval()?;
+    let interval = config.interval.0;
+    if interval.is_zero() {
+        return Err(AgentError::Config("interval: must be positive".into()));
+    }
+    if config.node_name.is_empty() {
+        return Err(AgentError::Config(
+            "node_name: empty (AgentConfig::resolve_node_name fills it in)".into(),
+        ));
+    }
     let mut shipper_config = ShipperConfig::new(config.write_url());
     shipper_config.buffer_dir = Some(config.buffer_dir.clone());
     shipper_config.buffer_max_bytes = config.buffer_max_bytes;
@@ -309,13 +298,12 @@ pub async fn run(
     let (kube_stop, kube_stop_rx) = tokio::sync::watch::channel(false);
     let pods = match config.kubernetes.api_server() {
         Some(api) => {
-            let grace = config.kubernetes.grace().map_err(AgentError::Config)?;
-            let pods = crate::kube::PodStore::shared(grace);
-            tracing::info!(%api, node = %config.node_name(), "reading pod metadata from the Kubernetes API");
+            let pods = crate::kube::PodStore::shared(config.kubernetes.grace_period.0);
+            tracing::info!(%api, node = %config.node_name, "reading pod metadata from the Kubernetes API");
             tokio::spawn(crate::kube::run(
                 config.kubernetes.clone(),
                 api,
-                config.node_name(),
+                config.node_name.clone(),
                 Arc::clone(&pods),
                 kube_stop_rx,
             ));
@@ -392,7 +380,7 @@ fn start_logs(
     }
     let settings = config
         .logs
-        .validate(&config.buffer_dir, &config.node_name())
+        .validate(&config.buffer_dir, &config.node_name)
         .map_err(|errors| AgentError::Config(errors.join("; ")))?;
     let mut shipper = ShipperConfig::new(config.push_url());
     shipper.buffer_dir = Some(config.buffer_dir.join("logs"));
@@ -519,7 +507,8 @@ scrape:
         let bad = "scrape: { targets: [{ url: \"https://x/metrics\", job: j }] }";
         let c: AgentConfig = serde_yaml::from_str(bad).unwrap();
         assert!(matches!(c.sources(), Err(AgentError::Config(e)) if e.contains("plain http")));
-        assert!(serde_yaml::from_str::<AgentConfig>("scrape: { static: [] }").is_err());
+        let err = sightline_config::parse_yaml::<AgentConfig>("t", "scrape: { static: [] }");
+        assert!(err.is_err_and(|e| e.problems == ["unknown field `scrape.static`"]));
     }
 
     #[test]

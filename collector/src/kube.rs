@@ -17,10 +17,11 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use sightline_model::PromDuration;
 
 /// `kubernetes:` in the collector config.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct KubeConfig {
     /// `auto` (default): on when running in a cluster; `true`; `false`.
     pub enabled: Option<bool>,
@@ -29,7 +30,7 @@ pub struct KubeConfig {
     pub token_file: PathBuf,
     pub ca_file: PathBuf,
     /// How long a deleted pod's metadata is kept, e.g. `5m`.
-    pub grace_period: String,
+    pub grace_period: PromDuration,
     /// Scrape pods annotated `prometheus.io/scrape: "true"`.
     pub annotation_discovery: bool,
 }
@@ -43,7 +44,7 @@ impl Default for KubeConfig {
             api_server: String::new(),
             token_file: PathBuf::from(SA_DIR).join("token"),
             ca_file: PathBuf::from(SA_DIR).join("ca.crt"),
-            grace_period: "5m".into(),
+            grace_period: PromDuration(Duration::from_secs(5 * 60)),
             annotation_discovery: true,
         }
     }
@@ -66,11 +67,6 @@ impl KubeConfig {
             host
         };
         Some(format!("https://{host}:{port}"))
-    }
-
-    pub fn grace(&self) -> Result<Duration, String> {
-        sightline_model::parse_duration(&self.grace_period)
-            .map_err(|e| format!("kubernetes.grace_period: {e}"))
     }
 }
 

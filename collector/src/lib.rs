@@ -15,9 +15,15 @@
 //! through the same queue, disk buffer and retrying sender; read positions
 //! are checkpointed once the server acknowledged the lines.
 //!
+//! The configuration ([`agent::AgentConfig`]) is loaded by [`config`]:
+//! defaults ▶ YAML file ▶ `SIGHTLINE_COLLECTOR_*` environment ▶ flags, every
+//! problem reported at once, and the node name (`$NODE_NAME`, else the host
+//! name) resolved there, so [`agent::run`] gets it explicitly.
+//!
 //! The crate stays small: no tantivy, DataFusion or Parquet in its tree.
 
 pub mod agent;
+pub mod config;
 pub mod kube;
 pub mod pipeline;
 pub mod shipper;

@@ -170,7 +170,7 @@ fn list_watch_relist_then_labels_and_discovery() {
         api_server: format!("http://127.0.0.1:{api_port}"),
         token_file: token,
         ca_file: dir.path().join("no-ca"),
-        grace_period: "1h".into(),
+        grace_period: Duration::from_secs(3600).into(),
         annotation_discovery: true,
     };
     let store = PodStore::shared(Duration::from_secs(3600));

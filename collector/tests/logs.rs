@@ -23,11 +23,11 @@ const WAIT: Duration = Duration::from_secs(60);
 fn logs_config(paths: &[String]) -> LogsConfig {
     LogsConfig {
         paths: paths.to_vec(),
-        poll_interval: "50ms".into(),
-        discover_interval: "200ms".into(),
-        batch_wait: "100ms".into(),
-        rotate_wait: "500ms".into(),
-        checkpoint_interval: "100ms".into(),
+        poll_interval: Duration::from_millis(50).into(),
+        discover_interval: Duration::from_millis(200).into(),
+        batch_wait: Duration::from_millis(100).into(),
+        rotate_wait: Duration::from_millis(500).into(),
+        checkpoint_interval: Duration::from_millis(100).into(),
         batch_bytes: 64 << 10,
         ..LogsConfig::default()
     }

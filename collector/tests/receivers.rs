@@ -73,8 +73,9 @@ async fn wait_for(base: &str, query: &str) -> String {
 async fn ship_to(url: String, dir: &std::path::Path) -> tokio::sync::oneshot::Sender<()> {
     let config = AgentConfig {
         server: url,
-        interval: "1s".into(),
+        interval: Duration::from_secs(1).into(),
         listen: String::new(),
+        node_name: "test-node".into(),
         cgroup: CgroupConfig {
             enabled: false,
             ..Default::default()

@@ -143,7 +143,7 @@ fn a_refused_target_is_down_without_failing_the_round() {
     let live = format!("127.0.0.1:{}", exporter.port);
     let dead = format!("127.0.0.1:{}", free_port());
     let mut refused = ScrapeTargetConfig::new(format!("http://{dead}/metrics"), "gone");
-    refused.timeout = "2s".into();
+    refused.timeout = Duration::from_secs(2).into();
     let source = ScrapeSource::new(&ScrapeConfig {
         targets: vec![
             refused,

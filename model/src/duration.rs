@@ -1,6 +1,9 @@
 //! Prometheus duration strings: `1h30m`, `5m`, `500ms`, `2d`, `1y`.
 
+use std::str::FromStr;
 use std::time::Duration;
+
+use serde::de::{self, Deserialize, Deserializer};
 
 /// `s` is not a Prometheus duration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,6 +60,50 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_millis(total))
 }
 
+/// A duration written the Prometheus way (`30s`, `1m`, `1h30m`), for
+/// configuration structs: deserialized from such a string, so a bad value
+/// is refused when the configuration is loaded, never later.
+///
+/// ```
+/// use std::time::Duration;
+/// use sightline_model::PromDuration;
+///
+/// let d: PromDuration = "1m30s".parse().unwrap();
+/// assert_eq!(d.0, Duration::from_secs(90));
+/// assert!("90 seconds".parse::<PromDuration>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PromDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for PromDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(PromDuration)
+            .map_err(de::Error::custom)
+    }
+}
+
+impl FromStr for PromDuration {
+    type Err = DurationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_duration(s).map(PromDuration)
+    }
+}
+
+impl From<Duration> for PromDuration {
+    fn from(d: Duration) -> Self {
+        PromDuration(d)
+    }
+}
+
+impl From<PromDuration> for Duration {
+    fn from(d: PromDuration) -> Self {
+        d.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +120,23 @@ mod tests {
         for bad in ["", "5", "m", "1m1h", "1s1s", "-1s", "1.5s", "1x"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn prom_duration_deserializes_from_a_string_only() {
+        use serde::de::value::{Error, StrDeserializer, U64Deserializer};
+        use serde::de::IntoDeserializer;
+        let ok: Result<PromDuration, Error> =
+            PromDuration::deserialize::<StrDeserializer<'_, Error>>("250ms".into_deserializer());
+        assert_eq!(ok.unwrap(), PromDuration(Duration::from_millis(250)));
+        let bad: Result<PromDuration, Error> =
+            PromDuration::deserialize::<StrDeserializer<'_, Error>>("soon".into_deserializer());
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("not a valid duration string"));
+        let number: Result<PromDuration, Error> =
+            PromDuration::deserialize::<U64Deserializer<Error>>(5u64.into_deserializer());
+        assert!(number.is_err());
     }
 }

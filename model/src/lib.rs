@@ -4,8 +4,9 @@
 //! label set), [`Matcher`] (Prometheus's four label matchers with fully
 //! anchored regexes), [`Sample`] (a millisecond timestamp and a float, with
 //! the staleness marker kept bit-exact), and the wire types of the protocols
-//! we accept ([`remote_write`], [`loki_push`]). It depends on nothing heavy so that the
-//! collector can use it too.
+//! we accept ([`remote_write`], [`loki_push`]), and [`PromDuration`] for
+//! configuration files. It depends on nothing heavy so that the collector can
+//! use it too.
 //!
 //! ```
 //! use sightline_model::{Labels, LabelLimits, Matcher, MatchOp};
@@ -24,7 +25,7 @@ mod matcher;
 pub mod remote_write;
 mod sample;
 
-pub use duration::{parse_duration, DurationError};
+pub use duration::{parse_duration, DurationError, PromDuration};
 pub use labels::{
     is_valid_label_name, is_valid_metric_name, Label, LabelError, LabelLimits, Labels, METRIC_NAME,
 };

@@ -5,16 +5,19 @@
 //! variable names a field by its path in upper case with `__` between levels:
 //! `SIGHTLINE_LISTEN`, `SIGHTLINE_STORAGE__WAL__FSYNC=interval`. Unknown
 //! fields (in the file or the environment) and invalid values are all
-//! reported together, each with its path.
+//! reported together, each with its path. The layering itself is
+//! `sightline-config`'s, shared with the collector; the fields, flags and
+//! checks are here.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
-use serde_yaml::{Mapping, Value};
+
+/// Durations in the file are Prometheus duration strings (`30s`, `1h30m`).
+pub use sightline_model::PromDuration;
 
 /// Default address: localhost, clear of Prometheus (9090), Alertmanager
 /// (9093), Loki (3100) and node_exporter (9100).
@@ -400,37 +403,8 @@ impl LogsConfig {
     }
 }
 
-/// A duration written the Prometheus way (`30s`, `1m`, `1h30m`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PromDuration(pub Duration);
-
-impl<'de> Deserialize<'de> for PromDuration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        sightline_model::parse_duration(&s)
-            .map(PromDuration)
-            .map_err(de::Error::custom)
-    }
-}
-
 /// Everything wrong with a configuration, one problem per line.
-#[derive(Debug)]
-pub struct ConfigError {
-    pub source_name: String,
-    pub problems: Vec<String>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid configuration ({}):", self.source_name)?;
-        for p in &self.problems {
-            write!(f, "\n  - {p}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use sightline_config::ConfigError;
 
 /// Settings given on the command line; `None` leaves the lower layers be.
 #[derive(Debug, Default, Clone)]
@@ -451,50 +425,10 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         overrides: &Overrides,
     ) -> Result<Self, ConfigError> {
-        let source_name = file.map_or_else(
-            || "defaults and environment".to_string(),
-            |p| p.display().to_string(),
-        );
-        let fail = |problems| ConfigError {
-            source_name: source_name.clone(),
-            problems,
-        };
-        let mut root = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| fail(vec![format!("cannot read {}: {e}", path.display())]))?;
-                match serde_yaml::from_str::<Value>(&text).map_err(|e| fail(vec![e.to_string()]))? {
-                    Value::Null => Value::Mapping(Mapping::new()),
-                    v @ Value::Mapping(_) => v,
-                    _ => return Err(fail(vec!["the top level must be a mapping".into()])),
-                }
-            }
-            None => Value::Mapping(Mapping::new()),
-        };
-        let mut problems = Vec::new();
-        for (key, raw) in env {
-            let Some(path) = key.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            let path: Vec<String> = path.split("__").map(str::to_lowercase).collect();
-            if let Err(p) = set_path(&mut root, &path, parse_env_value(&raw)) {
-                problems.push(format!("environment variable {key}: {p}"));
-            }
-        }
-        let mut unknown = Vec::new();
-        let parsed: Result<Config, _> = serde_path_to_error::deserialize(
-            serde_ignored::Deserializer::new(root, &mut |path: serde_ignored::Path<'_>| {
-                unknown.push(path.to_string())
-            }),
-        );
-        problems.extend(unknown.into_iter().map(|p| format!("unknown field `{p}`")));
-        let mut config = match parsed {
-            Ok(c) => c,
-            Err(e) => {
-                problems.push(format!("{}: {}", e.path(), e.inner()));
-                return Err(fail(problems));
-            }
-        };
+        let mut layers = sightline_config::Layers::read(file)?;
+        layers.overlay_env(ENV_PREFIX, env);
+        let mut draft = layers.deserialize::<Config>()?;
+        let config = &mut draft.config;
         if let Some(l) = &overrides.listen {
             config.listen.clone_from(l);
         }
@@ -513,12 +447,7 @@ impl Config {
         if let Some(a) = &overrides.alertmanager_config {
             config.alertmanager_config = Some(a.clone());
         }
-        problems.extend(config.validate());
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(fail(problems))
-        }
+        draft.validate(Config::validate)
     }
 
     /// Every semantic problem, not just the first.
@@ -639,37 +568,6 @@ impl Config {
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Environment values are YAML scalars, so `SIGHTLINE_INGEST__MAX_BODY_BYTES=1000`
-/// is a number; anything that does not parse as a scalar stays a string.
-fn parse_env_value(raw: &str) -> Value {
-    match serde_yaml::from_str::<Value>(raw) {
-        Ok(v @ (Value::Bool(_) | Value::Number(_) | Value::String(_))) => v,
-        _ => Value::String(raw.to_string()),
-    }
-}
-
-fn set_path(root: &mut Value, path: &[String], value: Value) -> Result<(), String> {
-    let Some((last, parents)) = path.split_last() else {
-        return Err("empty field path".into());
-    };
-    let mut node = root;
-    for key in parents {
-        let Value::Mapping(map) = node else {
-            return Err(format!("`{key}` is not inside a mapping"));
-        };
-        node = map
-            .entry(Value::String(key.clone()))
-            .or_insert_with(|| Value::Mapping(Mapping::new()));
-    }
-    match node {
-        Value::Mapping(map) => {
-            map.insert(Value::String(last.clone()), value);
-            Ok(())
-        }
-        _ => Err(format!("`{last}` is not inside a mapping")),
-    }
 }
 
 #[cfg(test)]

@@ -101,9 +101,9 @@ async fn run_embedded_collector(
     } else {
         addr
     };
-    let agent = sightline_collector::agent::AgentConfig {
+    let mut agent = sightline_collector::agent::AgentConfig {
         server: format!("http://{host}"),
-        interval: format!("{}ms", c.interval.0.as_millis()),
+        interval: c.interval,
         listen: String::new(),
         node: c.node.clone(),
         cgroup: c.cgroup.clone(),
@@ -112,6 +112,10 @@ async fn run_embedded_collector(
         logs: embedded_logs(&c.logs),
         ..Default::default()
     };
+    // As `sightline-collector` does when loading its configuration:
+    // `$NODE_NAME`, else the host name.
+    let node_name = std::env::var(sightline_collector::config::NODE_NAME_VAR).ok();
+    agent.resolve_node_name(node_name.as_deref());
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
     };

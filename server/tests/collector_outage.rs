@@ -19,8 +19,9 @@ async fn rounds_collected_during_an_outage_arrive() {
 
     let config = AgentConfig {
         server: server.url.clone(),
-        interval: "1s".into(),
+        interval: Duration::from_secs(1).into(),
         listen: String::new(),
+        node_name: "test-node".into(),
         cgroup: CgroupConfig {
             enabled: false,
             ..Default::default()

@@ -145,8 +145,15 @@ fn collector_manifest_matches_its_config() {
     let ds = of_kind(&docs, "DaemonSet");
     let (c, pod) = container(ds);
     let (text, _) = config_text(c, pod, of_kind(&docs, "ConfigMap"));
-    let config: sightline_collector::agent::AgentConfig =
-        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("collector.yaml: {e}"));
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("collector.yaml");
+    std::fs::write(&file, text).unwrap();
+    let config = sightline_collector::agent::AgentConfig::load(
+        Some(&file),
+        [("NODE_NAME".to_string(), "node-1".to_string())],
+        &sightline_collector::config::Overrides::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     config.sources().unwrap_or_else(|e| panic!("{e}"));
     let listen: std::net::SocketAddr = config.listen.parse().unwrap();
     assert_eq!(listen.port(), port(c, "http"));

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use regex::Regex;
 use serde::Deserialize;
+use sightline_model::PromDuration;
 
 use super::glob::PathPattern;
 use crate::shipper::loki::PushFormat;
@@ -15,7 +16,7 @@ pub const DEFAULT_POD_LOG_GLOB: &str = "/var/log/pods/*/*/*.log";
 
 /// `logs:` in the collector's YAML file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct LogsConfig {
     pub enabled: bool,
     /// Absolute path patterns (`*`, `?`, `[…]` per directory level).
@@ -39,16 +40,16 @@ pub struct LogsConfig {
     /// A batch is sent when its lines reach this many bytes …
     pub batch_bytes: usize,
     /// … or this long after its first line.
-    pub batch_wait: String,
+    pub batch_wait: PromDuration,
     /// How often files are checked when no change notification arrives.
-    pub poll_interval: String,
+    pub poll_interval: PromDuration,
     /// How often the path patterns are expanded again.
-    pub discover_interval: String,
+    pub discover_interval: PromDuration,
     /// How long a renamed or deleted file is still read after it stopped
     /// growing, for a writer that has not reopened yet.
-    pub rotate_wait: String,
+    pub rotate_wait: PromDuration,
     /// Longest time between writes of the positions file.
-    pub checkpoint_interval: String,
+    pub checkpoint_interval: PromDuration,
     /// Byte budget of the log disk buffer (`<buffer_dir>/logs`); when it is
     /// full, reading pauses.
     pub buffer_max_bytes: u64,
@@ -62,7 +63,7 @@ pub struct LogsConfig {
     /// How long reading a new container's file waits for its pod's
     /// metadata when `pod_labels` is set; after that the file ships without
     /// them. A file's labels never change once its first line is shipped.
-    pub pod_labels_wait: String,
+    pub pod_labels_wait: PromDuration,
 }
 
 impl Default for LogsConfig {
@@ -76,15 +77,15 @@ impl Default for LogsConfig {
             start_at: StartAt::Beginning,
             max_line_bytes: 256 << 10,
             batch_bytes: 1 << 20,
-            batch_wait: "1s".into(),
-            poll_interval: "250ms".into(),
-            discover_interval: "2s".into(),
-            rotate_wait: "5s".into(),
-            checkpoint_interval: "1s".into(),
+            batch_wait: PromDuration(Duration::from_secs(1)),
+            poll_interval: PromDuration(Duration::from_millis(250)),
+            discover_interval: PromDuration(Duration::from_secs(2)),
+            rotate_wait: PromDuration(Duration::from_secs(5)),
+            checkpoint_interval: PromDuration(Duration::from_secs(1)),
             buffer_max_bytes: 256 << 20,
             multiline: Vec::new(),
             pod_labels: Vec::new(),
-            pod_labels_wait: "10s".into(),
+            pod_labels_wait: PromDuration(Duration::from_secs(10)),
         }
     }
 }
@@ -100,7 +101,7 @@ pub enum StartAt {
 /// A start-of-record pattern for the containers it selects; empty
 /// selectors match everything.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct MultilineRule {
     pub namespace: String,
     pub pod: String,
@@ -109,7 +110,7 @@ pub struct MultilineRule {
     /// to the record before them with `\n`.
     pub start: String,
     /// A record is sent this long after its last line at the latest.
-    pub timeout: String,
+    pub timeout: PromDuration,
 }
 
 impl Default for MultilineRule {
@@ -119,7 +120,7 @@ impl Default for MultilineRule {
             pod: String::new(),
             container: String::new(),
             start: String::new(),
-            timeout: "1s".into(),
+            timeout: PromDuration(Duration::from_secs(1)),
         }
     }
 }
@@ -202,32 +203,24 @@ impl LogsConfig {
         node: &str,
     ) -> Result<LogSettings, Vec<String>> {
         let mut errors = Vec::new();
-        let duration = |errors: &mut Vec<String>, name: &str, value: &str| -> Duration {
-            match sightline_model::parse_duration(value) {
-                Ok(d) if !d.is_zero() => d,
-                _ => {
-                    errors.push(format!(
-                        "logs.{name}: {value:?} is not a positive duration like 1s"
-                    ));
-                    Duration::from_secs(1)
-                }
+        let duration = |errors: &mut Vec<String>, name: &str, value: PromDuration| -> Duration {
+            if value.0.is_zero() {
+                errors.push(format!("logs.{name}: must be positive"));
             }
+            value.0
         };
-        let batch_wait = duration(&mut errors, "batch_wait", &self.batch_wait);
-        let poll_interval = duration(&mut errors, "poll_interval", &self.poll_interval);
-        let discover_interval = duration(&mut errors, "discover_interval", &self.discover_interval);
-        let rotate_wait = duration(&mut errors, "rotate_wait", &self.rotate_wait);
-        let checkpoint_interval = duration(
-            &mut errors,
-            "checkpoint_interval",
-            &self.checkpoint_interval,
-        );
+        let batch_wait = duration(&mut errors, "batch_wait", self.batch_wait);
+        let poll_interval = duration(&mut errors, "poll_interval", self.poll_interval);
+        let discover_interval = duration(&mut errors, "discover_interval", self.discover_interval);
+        let rotate_wait = duration(&mut errors, "rotate_wait", self.rotate_wait);
+        let checkpoint_interval =
+            duration(&mut errors, "checkpoint_interval", self.checkpoint_interval);
         let mut multiline = Vec::new();
         for (i, rule) in self.multiline.iter().enumerate() {
             let timeout = duration(
                 &mut errors,
                 &format!("multiline[{i}].timeout"),
-                &rule.timeout,
+                rule.timeout,
             );
             match Regex::new(&rule.start) {
                 Ok(start) if !rule.start.is_empty() => multiline.push(MultilineSettings {
@@ -241,7 +234,7 @@ impl LogsConfig {
                 Err(e) => errors.push(format!("logs.multiline[{i}].start: {e}")),
             }
         }
-        let pod_labels_wait = duration(&mut errors, "pod_labels_wait", &self.pod_labels_wait);
+        let pod_labels_wait = duration(&mut errors, "pod_labels_wait", self.pod_labels_wait);
         let mut pod_labels: Vec<(String, String)> = Vec::new();
         for (i, key) in self.pod_labels.iter().enumerate() {
             let name = label_name(key);
@@ -322,7 +315,7 @@ mod tests {
 
         let yaml = r#"
 paths: ["relative/*.log", "/ok/*.log"]
-batch_wait: soon
+batch_wait: 0s
 multiline:
   - { container: app, start: "^(" }
   - { container: web }
@@ -330,7 +323,8 @@ multiline:
         let c: LogsConfig = serde_yaml::from_str(yaml).unwrap();
         let errors = c.validate(std::path::Path::new("/buf"), "n1").unwrap_err();
         assert_eq!(errors.len(), 4, "{errors:?}");
-        assert!(serde_yaml::from_str::<LogsConfig>("nope: 1").is_err());
+        let err = sightline_config::parse_yaml::<LogsConfig>("t", "nope: 1").unwrap_err();
+        assert_eq!(err.problems, ["unknown field `nope`"]);
     }
 
     #[test]

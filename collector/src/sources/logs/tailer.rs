@@ -692,7 +692,7 @@ mod tests {
     fn tailer(dir: &Path) -> (Tailer, LogShipper) {
         let config = LogsConfig {
             paths: vec![format!("{}/*.log", dir.display())],
-            rotate_wait: "1ms".into(),
+            rotate_wait: Duration::from_millis(1).into(),
             ..LogsConfig::default()
         };
         let settings = Arc::new(config.validate(&dir.join("state"), "node-a").unwrap());

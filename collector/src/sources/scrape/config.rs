@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
+use sightline_model::PromDuration;
 
 use super::http::HttpTarget;
 use super::parse::ParseLimits;
@@ -12,7 +13,7 @@ use super::relabel::{self, Relabel, RelabelConfig};
 
 /// `scrape:` in the collector config.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct ScrapeConfig {
     /// Static targets, each scraped once per collection round.
     pub targets: Vec<ScrapeTargetConfig>,
@@ -20,7 +21,6 @@ pub struct ScrapeConfig {
 
 /// One static target.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ScrapeTargetConfig {
     /// `http://host:port/path`; plain http only.
     pub url: String,
@@ -31,7 +31,7 @@ pub struct ScrapeTargetConfig {
     pub labels: BTreeMap<String, String>,
     /// Whole-scrape deadline (connect, request, response), e.g. `10s`.
     #[serde(default = "default_timeout")]
-    pub timeout: String,
+    pub timeout: PromDuration,
     /// Most samples accepted; a body with more fails the scrape (`up` 0),
     /// as in Prometheus.
     #[serde(default = "default_sample_limit")]
@@ -57,8 +57,8 @@ pub struct ScrapeTargetConfig {
     pub metric_relabel_configs: Vec<RelabelConfig>,
 }
 
-fn default_timeout() -> String {
-    "10s".into()
+fn default_timeout() -> PromDuration {
+    PromDuration(Duration::from_secs(10))
 }
 
 fn default_sample_limit() -> usize {
@@ -137,16 +137,10 @@ impl ScrapeTargetConfig {
         if self.job.is_empty() {
             errors.push("job must not be empty".into());
         }
-        let timeout = match sightline_model::parse_duration(&self.timeout) {
-            Ok(d) if !d.is_zero() => d,
-            _ => {
-                errors.push(format!(
-                    "timeout: {:?} is not a positive duration like 10s",
-                    self.timeout
-                ));
-                Duration::ZERO
-            }
-        };
+        let timeout = self.timeout.0;
+        if timeout.is_zero() {
+            errors.push("timeout: must be positive".into());
+        }
         if self.sample_limit == 0 {
             errors.push("sample_limit must be positive".into());
         }
@@ -276,7 +270,7 @@ mod tests {
 targets:
   - url: "ftp://x/metrics"
     job: ""
-    timeout: "soon"
+    timeout: 0s
     labels: { "bad-name": "1", instance: "x" }
   - url: "http://127.0.0.1:9100/metrics"
     job: node
@@ -307,6 +301,7 @@ targets:
     #[test]
     fn unknown_fields_are_refused() {
         let yaml = "targets: [{ url: \"http://a:1/m\", job: j, scrape_interval: 5s }]";
-        assert!(serde_yaml::from_str::<ScrapeConfig>(yaml).is_err());
+        let err = sightline_config::parse_yaml::<ScrapeConfig>("t", yaml).unwrap_err();
+        assert_eq!(err.problems, ["unknown field `targets.0.scrape_interval`"]);
     }
 }

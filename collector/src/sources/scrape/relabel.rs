@@ -18,7 +18,6 @@ use serde::Deserialize;
 
 /// One rule as written in YAML.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct RelabelConfig {
     #[serde(default)]
     pub source_labels: Vec<String>,

@@ -2,6 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::time::Duration;
 
 use super::*;
 
@@ -121,7 +122,7 @@ fn failures_give_up_zero() {
         let mut out = Vec::new();
         let err = source(&url, |t| {
             t.sample_limit = 2;
-            t.timeout = "300ms".into();
+            t.timeout = Duration::from_millis(300).into();
         })
         .collect(&mut out)
         .unwrap_err();
