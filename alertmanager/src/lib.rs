@@ -1,7 +1,8 @@
 //! Rules and notifications for Sightline.
 //!
 //! This crate owns Prometheus-format rule files and their evaluation, and
-//! (as it grows) the Alertmanager-compatible dispatcher. It knows neither
+//! the Alertmanager-compatible dispatcher ([`notify`]: routing, grouping,
+//! inhibition, silences, notification log, receivers). It knows neither
 //! HTTP nor the storage engines: the server hands it a [`RuleBackend`] that
 //! evaluates PromQL and stores series, so this crate stays free of the
 //! heavy storage dependencies.

@@ -1,11 +1,15 @@
 //! The `sightline` server.
 //!
-//! This crate is the composition root: it reads the configuration
-//! ([`config`]), opens the stores, and serves the HTTP API ([`api`]) that
-//! Prometheus-ecosystem clients already speak. A remote-write request flows
-//! `api::write` (decode, validate labels) ▶ `sightline_tsdb::Tsdb::append`
-//! (head + WAL, fsync) ▶ 204; metadata reads flow `api::metadata` ▶ the
-//! store's `Querier`.
+//! It reads the configuration ([`config`]); [`app`] is the composition
+//! root — [`app::Services`] opens the metrics and log stores, block upkeep,
+//! the rule engine and the dispatcher, and [`app::app`] builds the whole
+//! HTTP surface ([`api`]: the Prometheus, remote-write, Loki and
+//! Alertmanager dialects, each mapping its errors in one place). A
+//! remote-write request flows `api::write` (decode, validate labels) ▶
+//! `sightline_tsdb::Tsdb::append` (head + WAL, fsync) ▶ 204; reads flow
+//! through the traits of `sightline-read` (`Querier`, `LogQuerier`) into
+//! the stores. `rules` adapts the PromQL and LogQL engines to the rule
+//! engine; `serve` runs it all with the embedded collector.
 
 pub mod api;
 pub mod app;
