@@ -200,7 +200,9 @@ impl TsdbRuleBackend {
 /// A parsed rule expression and the metrics it reads.
 #[derive(Debug)]
 struct ParsedExpr {
-    expr: Expr,
+    /// Shared with the rounds that evaluate it (they keep it alive while
+    /// they memoize by its nodes).
+    expr: Arc<Expr>,
     /// Metric names of its selectors; `None` when a selector names none
     /// (it could read any metric).
     reads: Option<Vec<String>>,
@@ -210,7 +212,10 @@ impl ParsedExpr {
     fn new(expr: Expr) -> Self {
         let mut reads = Some(Vec::new());
         metrics_read(&expr, &mut reads);
-        Self { expr, reads }
+        Self {
+            expr: Arc::new(expr),
+            reads,
+        }
     }
 
     /// Whether evaluating it may read a series named in `names`.
@@ -262,9 +267,6 @@ struct TsdbRound<'a> {
     backend: &'a TsdbRuleBackend,
     shared: SharedSelections,
     held: Mutex<HeldWrites>,
-    /// Every expression evaluated in the round, kept alive while
-    /// `shared` holds label sets derived per expression node.
-    used: Mutex<Vec<Arc<ParsedExpr>>>,
     /// Held shared by queries while they decide whether to flush and
     /// evaluate, exclusively by a flush: no query runs between a flush
     /// forgetting a metric and its write landing (it would load the metric
@@ -306,10 +308,6 @@ impl TsdbRound<'_> {
 impl EvalRound for TsdbRound<'_> {
     fn instant(&self, expr: &str, t_ms: i64) -> Result<QueryResult, String> {
         let parsed = self.backend.parsed(expr)?;
-        self.used
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Arc::clone(&parsed));
         let shared = || self.gate.read().unwrap_or_else(PoisonError::into_inner);
         let mut gate = shared();
         let must_flush = {
@@ -431,7 +429,6 @@ impl RuleBackend for TsdbRuleBackend {
             backend: self,
             shared: SharedSelections::new(),
             held: Mutex::new(HeldWrites::default()),
-            used: Mutex::new(Vec::new()),
             gate: RwLock::new(()),
         }))
     }

@@ -27,6 +27,7 @@ pub mod shared;
 
 use foldhash::HashMap;
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sightline_model::{Label, Labels, METRIC_NAME};
@@ -96,14 +97,16 @@ impl Engine {
 
     /// [`Engine::instant`] for one of several queries evaluated together
     /// (a rule group's round): selectors naming a metric are answered from
-    /// `shared`, which loads each metric once for all of them.
+    /// `shared`, which loads each metric once for all of them, and keeps
+    /// `expr` alive while it memoizes label sets by its nodes.
     pub fn instant_shared(
         &self,
         querier: &dyn Querier,
-        expr: &Expr,
+        expr: &Arc<Expr>,
         t: i64,
         shared: &SharedSelections,
     ) -> Result<Value> {
+        shared.keep(expr);
         self.instant_inner(querier, expr, t, Some(shared))
             .map(|(v, _)| v)
     }

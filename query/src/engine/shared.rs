@@ -102,11 +102,18 @@ impl MetricSeries {
 /// and the label sets derived from them: series keep their label set's
 /// identity across the round's queries, so dropping the metric name or
 /// computing a group happens once per series per round (per thread: queries
-/// may run on several threads at once, each borrowing its own memo). The
-/// caller keeps the queries' parsed expressions alive while this lives
-/// (derived sets are also keyed by expression node).
+/// may run on several threads at once, each borrowing its own memo).
+///
+/// Derived sets are also keyed by expression node (its address), so every
+/// expression evaluated with these selections is kept here, alive, for as
+/// long as the memos are: no node's address can be freed and reused by
+/// another expression while a key could still name it. That holds by
+/// construction — [`Engine::instant_shared`](super::Engine::instant_shared)
+/// takes the expression as an `Arc` and keeps a clone here.
 #[derive(Debug, Default)]
 pub struct SharedSelections {
+    /// Every expression evaluated with these selections (see above).
+    kept: Mutex<Vec<Arc<crate::ast::Expr>>>,
     by_metric: Mutex<HashMap<String, Arc<MetricSeries>>>,
     /// Per metric, held while it is being loaded, so queries running at
     /// once load a metric once rather than each on its own.
@@ -142,6 +149,14 @@ impl Drop for MemoLoan<'_> {
 impl SharedSelections {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Keeps `expr` alive as long as these selections and their memos.
+    pub(crate) fn keep(&self, expr: &Arc<crate::ast::Expr>) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if !kept.iter().any(|k| Arc::ptr_eq(k, expr)) {
+            kept.push(Arc::clone(expr));
+        }
     }
 
     /// A memo for one query, kept for the round's later queries.
