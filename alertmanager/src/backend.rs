@@ -21,7 +21,7 @@ pub type QueryResult = Vec<RuleSample>;
 /// one round may run on several threads at once.
 pub trait EvalRound: Sync {
     /// Evaluates `expr` at `t_ms` as an instant query.
-    fn instant(&self, expr: &str, t_ms: i64) -> std::result::Result<QueryResult, String>;
+    fn instant(&self, expr: &str, t_ms: i64) -> crate::Result<QueryResult>;
 
     /// The metric names `expr` may read, or `None` when it may read any
     /// (the default: the rule then runs alone, after everything before it
@@ -33,7 +33,7 @@ pub trait EvalRound: Sync {
     }
 
     /// Appends samples, as [`RuleBackend::append`].
-    fn append(&self, batch: Vec<(Labels, Vec<Sample>)>) -> std::result::Result<(), String>;
+    fn append(&self, batch: Vec<(Labels, Vec<Sample>)>) -> crate::Result<()>;
 }
 
 /// PromQL evaluation and storage, implemented by the server over its query
@@ -48,10 +48,10 @@ pub trait RuleBackend: Send + Sync + 'static {
 
     /// Parses `expr`; on success returns it printed in canonical form (what
     /// `/api/v1/rules` reports as `query`), on failure the parser's message.
-    fn check(&self, expr: &str) -> std::result::Result<String, String>;
+    fn check(&self, expr: &str) -> crate::Result<String>;
 
     /// Evaluates `expr` at `t_ms` as an instant query.
-    fn instant(&self, expr: &str, t_ms: i64) -> std::result::Result<QueryResult, String>;
+    fn instant(&self, expr: &str, t_ms: i64) -> crate::Result<QueryResult>;
 
     /// The raw samples in `[start_ms, end_ms]` of the series selected by
     /// `selector` (a series selector such as `ALERTS_FOR_STATE{alertname="x"}`).
@@ -60,21 +60,25 @@ pub trait RuleBackend: Send + Sync + 'static {
         selector: &str,
         start_ms: i64,
         end_ms: i64,
-    ) -> std::result::Result<Vec<(Labels, Vec<Sample>)>, String>;
+    ) -> crate::Result<Vec<(Labels, Vec<Sample>)>>;
 
     /// Parses a LogQL metric expression (log rules); on success returns it
     /// in canonical form.
-    fn check_logql(&self, expr: &str) -> std::result::Result<String, String> {
+    fn check_logql(&self, expr: &str) -> crate::Result<String> {
         let _ = expr;
-        Err("log rules are not available here".into())
+        Err(crate::Error::Unavailable(
+            "log rules are not available here",
+        ))
     }
 
     /// Evaluates a LogQL metric expression at `t_ms` as an instant query.
-    fn instant_logql(&self, expr: &str, t_ms: i64) -> std::result::Result<QueryResult, String> {
+    fn instant_logql(&self, expr: &str, t_ms: i64) -> crate::Result<QueryResult> {
         let _ = (expr, t_ms);
-        Err("log rules are not available here".into())
+        Err(crate::Error::Unavailable(
+            "log rules are not available here",
+        ))
     }
 
     /// Appends samples; labels are not yet sorted nor validated.
-    fn append(&self, batch: Vec<(Labels, Vec<Sample>)>) -> std::result::Result<(), String>;
+    fn append(&self, batch: Vec<(Labels, Vec<Sample>)>) -> crate::Result<()>;
 }

@@ -17,7 +17,6 @@ pub mod cli;
 pub mod config;
 pub mod import;
 pub mod rules;
-mod rules_logs;
 mod serve;
 pub mod telemetry;
 

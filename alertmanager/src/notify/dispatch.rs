@@ -133,8 +133,7 @@ impl Dispatcher {
         data_dir: Option<PathBuf>,
         external_url: String,
     ) -> crate::Result<Arc<Self>> {
-        let silences = Silences::open(data_dir.as_ref().map(|d| d.join("silences.json")))
-            .map_err(|e| crate::Error::Backend(e.to_string()))?;
+        let silences = Silences::open(data_dir.as_ref().map(|d| d.join("silences.json")))?;
         let nflog_path = data_dir.as_ref().map(|d| d.join("nflog.json"));
         let nflog = match &nflog_path {
             Some(p) if p.exists() => std::fs::read_to_string(p)

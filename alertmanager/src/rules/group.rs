@@ -285,13 +285,21 @@ fn eval_rule(
     ts: i64,
 ) -> Outcome {
     let started = Instant::now();
-    let query = |q: &str| match round {
-        Some(r) => r.instant(q, ts),
-        None => ctx.backend.instant(q, ts),
+    // Failures become the rule's `lastError` (and a template's `query`
+    // error): text shown to users, as Prometheus reports them.
+    let query = |q: &str| {
+        match round {
+            Some(r) => r.instant(q, ts),
+            None => ctx.backend.instant(q, ts),
+        }
+        .map_err(|e| e.to_string())
     };
     let result = match lang {
         QueryLanguage::Promql => query(&rule.spec.expr),
-        QueryLanguage::Logql => ctx.backend.instant_logql(&rule.spec.expr, ts),
+        QueryLanguage::Logql => ctx
+            .backend
+            .instant_logql(&rule.spec.expr, ts)
+            .map_err(|e| e.to_string()),
     };
     let produced = result.and_then(|result| match &rule.spec.kind {
         RuleKind::Recording { record } => record_series(record, &rule.labels, result, limit),
@@ -486,12 +494,12 @@ mod tests {
     }
 
     impl RuleBackend for Fake {
-        fn check(&self, expr: &str) -> Result<String, String> {
+        fn check(&self, expr: &str) -> crate::Result<String> {
             Ok(expr.to_string())
         }
-        fn instant(&self, expr: &str, _: i64) -> Result<QueryResult, String> {
+        fn instant(&self, expr: &str, _: i64) -> crate::Result<QueryResult> {
             if expr == "fail" {
-                return Err("boom".into());
+                return Err(crate::Error::Unusable("boom".into()));
             }
             if expr == "two" {
                 return Ok(["a", "b"]
@@ -514,10 +522,10 @@ mod tests {
                 })
                 .unwrap_or_default())
         }
-        fn select(&self, _: &str, _: i64, _: i64) -> Result<Vec<(Labels, Vec<Sample>)>, String> {
+        fn select(&self, _: &str, _: i64, _: i64) -> crate::Result<Vec<(Labels, Vec<Sample>)>> {
             Ok(Vec::new())
         }
-        fn append(&self, batch: Vec<(Labels, Vec<Sample>)>) -> Result<(), String> {
+        fn append(&self, batch: Vec<(Labels, Vec<Sample>)>) -> crate::Result<()> {
             self.written.lock().unwrap().extend(batch);
             Ok(())
         }
@@ -629,14 +637,14 @@ mod tests {
     struct LoggingRound<'a>(&'a Rounds);
 
     impl crate::EvalRound for LoggingRound<'_> {
-        fn instant(&self, expr: &str, _: i64) -> Result<QueryResult, String> {
+        fn instant(&self, expr: &str, _: i64) -> crate::Result<QueryResult> {
             self.0.log.lock().unwrap().push(format!("query {expr}"));
             Ok(vec![RuleSample {
                 labels: Labels::from_pairs([("job", "j")]),
                 value: 1.0,
             }])
         }
-        fn append(&self, batch: Vec<(Labels, Vec<Sample>)>) -> Result<(), String> {
+        fn append(&self, batch: Vec<(Labels, Vec<Sample>)>) -> crate::Result<()> {
             let names: Vec<&str> = batch
                 .iter()
                 .filter_map(|(l, _)| l.get("__name__"))
@@ -661,17 +669,19 @@ mod tests {
             self.log.lock().unwrap().push("start".into());
             Some(Box::new(LoggingRound(self)))
         }
-        fn check(&self, expr: &str) -> Result<String, String> {
+        fn check(&self, expr: &str) -> crate::Result<String> {
             Ok(expr.to_string())
         }
-        fn instant(&self, _: &str, _: i64) -> Result<QueryResult, String> {
-            Err("queries go through the round".into())
+        fn instant(&self, _: &str, _: i64) -> crate::Result<QueryResult> {
+            Err(crate::Error::Unusable(
+                "queries go through the round".into(),
+            ))
         }
-        fn select(&self, _: &str, _: i64, _: i64) -> Result<Vec<(Labels, Vec<Sample>)>, String> {
+        fn select(&self, _: &str, _: i64, _: i64) -> crate::Result<Vec<(Labels, Vec<Sample>)>> {
             Ok(Vec::new())
         }
-        fn append(&self, _: Vec<(Labels, Vec<Sample>)>) -> Result<(), String> {
-            Err("writes go through the round".into())
+        fn append(&self, _: Vec<(Labels, Vec<Sample>)>) -> crate::Result<()> {
+            Err(crate::Error::Unusable("writes go through the round".into()))
         }
     }
 
@@ -746,7 +756,7 @@ mod tests {
     struct StoreRound<'a>(&'a Store);
 
     impl crate::EvalRound for StoreRound<'_> {
-        fn instant(&self, expr: &str, _: i64) -> Result<QueryResult, String> {
+        fn instant(&self, expr: &str, _: i64) -> crate::Result<QueryResult> {
             let store = self.0;
             let now = store.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             store.most_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -764,7 +774,7 @@ mod tests {
             };
             if above.is_nan() {
                 store.in_flight.fetch_sub(1, Ordering::SeqCst);
-                return Err(format!("bad threshold in {expr}"));
+                return Err(crate::Error::Unusable(format!("bad threshold in {expr}")));
             }
             let out = store
                 .series
@@ -787,7 +797,7 @@ mod tests {
         fn reads(&self, expr: &str) -> Option<Vec<String>> {
             Some(vec![expr.split(' ').next()?.to_string()])
         }
-        fn append(&self, batch: Vec<(Labels, Vec<Sample>)>) -> Result<(), String> {
+        fn append(&self, batch: Vec<(Labels, Vec<Sample>)>) -> crate::Result<()> {
             let mut series = self.0.series.lock().unwrap();
             let mut logged = Vec::new();
             for (labels, samples) in batch {
@@ -811,17 +821,19 @@ mod tests {
         fn round(&self) -> Option<Box<dyn crate::EvalRound + '_>> {
             Some(Box::new(StoreRound(self)))
         }
-        fn check(&self, expr: &str) -> Result<String, String> {
+        fn check(&self, expr: &str) -> crate::Result<String> {
             Ok(expr.to_string())
         }
-        fn instant(&self, _: &str, _: i64) -> Result<QueryResult, String> {
-            Err("queries go through the round".into())
+        fn instant(&self, _: &str, _: i64) -> crate::Result<QueryResult> {
+            Err(crate::Error::Unusable(
+                "queries go through the round".into(),
+            ))
         }
-        fn select(&self, _: &str, _: i64, _: i64) -> Result<Vec<(Labels, Vec<Sample>)>, String> {
+        fn select(&self, _: &str, _: i64, _: i64) -> crate::Result<Vec<(Labels, Vec<Sample>)>> {
             Ok(Vec::new())
         }
-        fn append(&self, _: Vec<(Labels, Vec<Sample>)>) -> Result<(), String> {
-            Err("writes go through the round".into())
+        fn append(&self, _: Vec<(Labels, Vec<Sample>)>) -> crate::Result<()> {
+            Err(crate::Error::Unusable("writes go through the round".into()))
         }
     }
 

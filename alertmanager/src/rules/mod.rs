@@ -5,6 +5,7 @@ pub mod api;
 mod file;
 mod group;
 mod manager;
+mod query_backend;
 
 pub use alerting::{Alert, AlertState};
 pub use file::{
@@ -13,3 +14,4 @@ pub use file::{
 };
 pub use group::{Group, Health, RuleStatus};
 pub use manager::{Notifier, OutgoingAlert, RuleManager, RuleOptions};
+pub use query_backend::{LogRules, ParseOnlyBackend, QueryBackend, SeriesSink};
