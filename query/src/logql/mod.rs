@@ -26,9 +26,11 @@
 
 pub mod ast;
 mod eval;
+mod metric;
 mod parser;
 mod pattern;
 pub mod pipeline;
+mod range;
 mod template;
 mod values;
 
