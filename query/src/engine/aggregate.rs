@@ -18,16 +18,32 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
             "aggregation over something other than an instant vector",
         ));
     };
-    let out = match a.op {
+    aggregate(ev.memo, a.op, param, &a.grouping, input, t).map(Value::Vector)
+}
+
+/// `op` over `input` at `t`, grouped by `grouping`, with its parameter
+/// evaluated (`k`, `φ`, the `count_values` label). LogQL's vector
+/// aggregations run here too.
+///
+/// `grouping` must live as long as `memo` uses it (its address names it).
+pub(crate) fn aggregate(
+    memo: &super::LabelMemo,
+    op: AggregateOp,
+    param: Option<Value>,
+    grouping: &Grouping,
+    input: Vector,
+    t: i64,
+) -> Result<Vector> {
+    let out = match op {
         AggregateOp::Topk | AggregateOp::Bottomk => {
             let k = scalar_param(param.as_ref())?;
-            top_k(ev.memo, input, &a.grouping, k, a.op == AggregateOp::Topk)?
+            top_k(memo, input, grouping, k, op == AggregateOp::Topk)?
         }
         AggregateOp::Quantile => {
             let q = scalar_param(param.as_ref())?;
             let mut groups = Groups::default();
             for s in input {
-                groups.add(group_of(ev.memo, &s.labels, &a.grouping), s.v);
+                groups.add(group_of(memo, &s.labels, grouping), s.v);
             }
             groups.finish(t, |values| quantile(q, values))
         }
@@ -42,7 +58,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
                     "invalid label name {label:?}"
                 )));
             }
-            let mut grouping = a.grouping.clone();
+            let mut grouping = grouping.clone();
             if !grouping.without {
                 grouping.labels.push(label.clone());
             }
@@ -50,19 +66,19 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
             for s in input {
                 let labels = with_label(&s.labels, &label, format_value(s.v));
                 // Fresh label sets every step: nothing to memoize.
-                groups.add(ev.memo.intern(group_labels(&labels, &grouping)), s.v);
+                groups.add(memo.intern(group_labels(&labels, &grouping)), s.v);
             }
             groups.finish(t, |values| values.len() as f64)
         }
         op => {
             let mut groups = Groups::default();
             for s in input {
-                groups.add(group_of(ev.memo, &s.labels, &a.grouping), s.v);
+                groups.add(group_of(memo, &s.labels, grouping), s.v);
             }
             groups.finish(t, |values| simple(op, values))
         }
     };
-    Ok(Value::Vector(out))
+    Ok(out)
 }
 
 fn scalar_param(p: Option<&Value>) -> Result<f64> {

@@ -12,58 +12,132 @@ use crate::value::{InstantSample, Value, Vector};
 pub(super) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Value> {
     let lhs = ev.eval(&b.lhs, t)?;
     let rhs = ev.eval(&b.rhs, t)?;
-    let memo = &ev.memo;
-    let out = match (lhs, rhs) {
-        (Value::Scalar { v: l, .. }, Value::Scalar { v: r, .. }) => {
-            let (value, keep) = apply(b.op, l, r);
-            let v = if b.op.is_comparison() {
-                f64::from(u8::from(keep))
-            } else {
-                value
-            };
-            return Ok(Value::Scalar { t, v });
-        }
-        (Value::Vector(l), Value::Scalar { v: r, .. }) => {
-            vector_scalar(memo, b.op, l, r, false, b.return_bool, t)
-        }
-        (Value::Scalar { v: l, .. }, Value::Vector(r)) => {
-            vector_scalar(memo, b.op, r, l, true, b.return_bool, t)
-        }
-        (Value::Vector(l), Value::Vector(r)) => {
-            let default = VectorMatching {
-                cardinality: if b.op.is_set() {
-                    Cardinality::ManyToMany
-                } else {
-                    Cardinality::OneToOne
-                },
-                on: false,
-                labels: Vec::new(),
-                include: Vec::new(),
-            };
-            let matching = b.matching.as_ref().unwrap_or(&default);
-            let sig = Signer {
-                memo,
-                // The node's address names it for the whole query.
-                site: b as *const BinaryExpr as usize,
-                m: matching,
-            };
-            match b.op {
-                BinaryOp::And => and(&sig, l, r),
-                BinaryOp::Or => or(&sig, l, r),
-                BinaryOp::Unless => unless(&sig, l, r),
-                _ => vector_vector(&sig, b.op, l, r, b.return_bool, t)?,
-            }
-        }
-        _ => {
-            return Err(QueryError::execution(
-                "binary expression on a range vector or string",
-            ))
-        }
+    let operands = Operands {
+        op: b.op,
+        return_bool: b.return_bool,
+        matching: b.matching.as_ref(),
+        // The node's address names it for the whole query.
+        site: b as *const BinaryExpr as usize,
     };
-    if !b.op.is_set() {
-        check_unique_labels(&out, true)?;
+    operands
+        .apply(ev.memo, lhs, rhs, t)
+        .map_err(QueryError::from)
+}
+
+/// A binary operator with its modifiers, as written at one node of a query
+/// (PromQL's or LogQL's: both evaluate through [`Operands::apply`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Operands<'a> {
+    pub op: BinaryOp,
+    pub return_bool: bool,
+    /// `None`: one to one on all labels (many to many for set operators).
+    pub matching: Option<&'a VectorMatching>,
+    /// Names the node for the [`LabelMemo`](super::LabelMemo): an address
+    /// that stays unique while the memo lives.
+    pub site: usize,
+}
+
+/// Why a binary operation failed, for each language to word its own way.
+#[derive(Debug)]
+pub(crate) enum BinaryError {
+    /// Two series of the "one" side share a match group.
+    DuplicateSeries {
+        group: Labels,
+        /// True when the "one" side is the left (`group_right`).
+        left: bool,
+        series: [Labels; 2],
+    },
+    /// One to one, a match group of the "many" side matched twice.
+    ImplicitManyToOne,
+    /// `group_x`: two results with the same labels.
+    GroupingNotUnique,
+    /// Anything else, in PromQL's words.
+    Query(QueryError),
+}
+
+impl From<BinaryError> for QueryError {
+    fn from(e: BinaryError) -> Self {
+        match e {
+            BinaryError::DuplicateSeries {
+                group,
+                left,
+                series: [a, b],
+            } => {
+                let side = if left { "left" } else { "right" };
+                QueryError::execution(format!(
+                    "found duplicate series for the match group {group} on the {side} hand-side of the operation: [{a}, {b}];many-to-many matching not allowed: matching labels must be unique on one side"
+                ))
+            }
+            BinaryError::ImplicitManyToOne => QueryError::execution(
+                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+            ),
+            BinaryError::GroupingNotUnique => QueryError::execution(
+                "multiple matches for labels: grouping labels must ensure unique matches",
+            ),
+            BinaryError::Query(e) => e,
+        }
     }
-    Ok(Value::Vector(out))
+}
+
+impl Operands<'_> {
+    /// `lhs op rhs` at `t`, with Prometheus's vector matching.
+    pub(crate) fn apply(
+        &self,
+        memo: &super::LabelMemo,
+        lhs: Value,
+        rhs: Value,
+        t: i64,
+    ) -> Result<Value, BinaryError> {
+        let out = match (lhs, rhs) {
+            (Value::Scalar { v: l, .. }, Value::Scalar { v: r, .. }) => {
+                let (value, keep) = apply(self.op, l, r);
+                let v = if self.op.is_comparison() {
+                    f64::from(u8::from(keep))
+                } else {
+                    value
+                };
+                return Ok(Value::Scalar { t, v });
+            }
+            (Value::Vector(l), Value::Scalar { v: r, .. }) => {
+                vector_scalar(memo, self.op, l, r, false, self.return_bool, t)
+            }
+            (Value::Scalar { v: l, .. }, Value::Vector(r)) => {
+                vector_scalar(memo, self.op, r, l, true, self.return_bool, t)
+            }
+            (Value::Vector(l), Value::Vector(r)) => {
+                let default = VectorMatching {
+                    cardinality: if self.op.is_set() {
+                        Cardinality::ManyToMany
+                    } else {
+                        Cardinality::OneToOne
+                    },
+                    on: false,
+                    labels: Vec::new(),
+                    include: Vec::new(),
+                };
+                let sig = Signer {
+                    memo,
+                    site: self.site,
+                    m: self.matching.unwrap_or(&default),
+                };
+                match self.op {
+                    BinaryOp::And => and(&sig, l, r),
+                    BinaryOp::Or => or(&sig, l, r),
+                    BinaryOp::Unless => unless(&sig, l, r),
+                    _ => vector_vector(&sig, self.op, l, r, self.return_bool, t)?,
+                }
+            }
+            _ => {
+                return Err(BinaryError::Query(QueryError::execution(
+                    "binary expression on a range vector or string",
+                )))
+            }
+        };
+        if !self.op.is_set() {
+            check_unique_labels(&out, true).map_err(BinaryError::Query)?;
+        }
+        Ok(Value::Vector(out))
+    }
 }
 
 /// The value of `l op r`, and whether a comparison holds (always true for
@@ -205,7 +279,7 @@ fn vector_vector(
     rhs: Vector,
     return_bool: bool,
     t: i64,
-) -> Result<Vector> {
+) -> Result<Vector, BinaryError> {
     let m = sig.m;
     let swapped = m.cardinality == Cardinality::OneToMany;
     // `many` is matched against the unique `one` side.
@@ -215,12 +289,11 @@ fn vector_vector(
     for s in &one {
         let key = sig.signature(&s.labels);
         if let Some(dup) = one_by_sig.insert(key.storage_id(), s) {
-            let side = if swapped { "left" } else { "right" };
-            return Err(QueryError::execution(format!(
-                "found duplicate series for the match group {key} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                s.labels,
-                dup.labels
-            )));
+            return Err(BinaryError::DuplicateSeries {
+                group: key,
+                left: swapped,
+                series: [s.labels.clone(), dup.labels.clone()],
+            });
         }
     }
     // One-to-one: signatures already matched; otherwise (signature, result).
@@ -260,14 +333,10 @@ fn vector_vector(
         }
         if m.cardinality == Cardinality::OneToOne {
             if !matched_sigs.insert(key) {
-                return Err(QueryError::execution(
-                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
-                ));
+                return Err(BinaryError::ImplicitManyToOne);
             }
         } else if !matched_results.insert((key, labels.storage_id())) {
-            return Err(QueryError::execution(
-                "multiple matches for labels: grouping labels must ensure unique matches",
-            ));
+            return Err(BinaryError::GroupingNotUnique);
         }
         out.push(InstantSample {
             labels,

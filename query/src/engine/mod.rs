@@ -17,8 +17,8 @@
 //! can share the series they load and the label sets derived from them
 //! through [`SharedSelections`] ([`Engine::instant_shared`]).
 
-mod aggregate;
-mod binary;
+pub(crate) mod aggregate;
+pub(crate) mod binary;
 mod columns;
 pub mod error;
 pub mod functions;

@@ -232,6 +232,24 @@ pub enum AggOp {
 }
 
 impl AggOp {
+    /// The PromQL aggregation this is; `None` for `sort`/`sort_desc`,
+    /// which PromQL has as functions.
+    pub fn promql(self) -> Option<crate::ast::AggregateOp> {
+        use crate::ast::AggregateOp as P;
+        Some(match self {
+            Self::Sum => P::Sum,
+            Self::Avg => P::Avg,
+            Self::Min => P::Min,
+            Self::Max => P::Max,
+            Self::Count => P::Count,
+            Self::Stddev => P::Stddev,
+            Self::Stdvar => P::Stdvar,
+            Self::Topk => P::Topk,
+            Self::Bottomk => P::Bottomk,
+            Self::Sort | Self::SortDesc => return None,
+        })
+    }
+
     pub fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "sum" => Self::Sum,
@@ -250,76 +268,11 @@ impl AggOp {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grouping {
-    pub without: bool,
-    pub labels: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BinOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Mod,
-    Pow,
-    Eq,
-    Ne,
-    Gt,
-    Ge,
-    Lt,
-    Le,
-    And,
-    Or,
-    Unless,
-}
-
-impl BinOp {
-    pub fn precedence(self) -> u8 {
-        match self {
-            BinOp::Or => 1,
-            BinOp::And | BinOp::Unless => 2,
-            BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Ge | BinOp::Lt | BinOp::Le => 3,
-            BinOp::Add | BinOp::Sub => 4,
-            BinOp::Mul | BinOp::Div | BinOp::Mod => 5,
-            BinOp::Pow => 6,
-        }
-    }
-
-    pub fn is_comparison(self) -> bool {
-        matches!(
-            self,
-            BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Ge | BinOp::Lt | BinOp::Le
-        )
-    }
-
-    pub fn is_set(self) -> bool {
-        matches!(self, BinOp::And | BinOp::Or | BinOp::Unless)
-    }
-}
-
-/// Which side of a vector match may have many series per match group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cardinality {
-    OneToOne,
-    /// `group_left`: many on the left, one on the right.
-    ManyToOne,
-    /// `group_right`: one on the left, many on the right.
-    OneToMany,
-}
-
-/// How two vectors' series are paired: by the `on` labels only, or by all
-/// labels but the `ignoring` ones (Prometheus's vector matching).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VectorMatching {
-    pub card: Cardinality,
-    /// `true` for `on(labels)`, `false` for `ignoring(labels)`.
-    pub on: bool,
-    pub labels: Vec<String>,
-    /// `group_left(include)`: labels copied from the "one" side.
-    pub include: Vec<String>,
-}
+/// `by (…)`/`without (…)`, binary operators and `on (…)`/`ignoring (…)`
+/// with `group_left`/`group_right` are PromQL's own types: the metric
+/// evaluator hands them to the PromQL engine's aggregation and
+/// vector-matching code.
+pub use crate::ast::{BinaryOp, Cardinality, Grouping, VectorMatching};
 
 #[derive(Debug, Clone)]
 pub struct RangeExpr {
@@ -339,11 +292,12 @@ pub enum MetricExpr {
     Aggregate {
         op: AggOp,
         param: Option<f64>,
-        grouping: Option<Grouping>,
+        /// Empty `by ()` when none is written.
+        grouping: Grouping,
         expr: Box<MetricExpr>,
     },
     Binary {
-        op: BinOp,
+        op: BinaryOp,
         return_bool: bool,
         /// `on(…)`/`ignoring(…)` and `group_left`/`group_right`; `None`
         /// matches on the whole label set, one to one.
@@ -354,4 +308,20 @@ pub enum MetricExpr {
     Number(f64),
     /// `vector(1)`: one series without labels.
     Vector(f64),
+}
+
+impl MetricExpr {
+    /// Whether `sort` or `sort_desc` occurs anywhere in the query: Loki then
+    /// returns an instant vector in the order evaluated, else by labels.
+    pub fn sorts_by_value(&self) -> bool {
+        match self {
+            MetricExpr::Aggregate {
+                op: AggOp::Sort | AggOp::SortDesc,
+                ..
+            } => true,
+            MetricExpr::Aggregate { expr, .. } => expr.sorts_by_value(),
+            MetricExpr::Binary { lhs, rhs, .. } => lhs.sorts_by_value() || rhs.sorts_by_value(),
+            MetricExpr::Range(_) | MetricExpr::Number(_) | MetricExpr::Vector(_) => false,
+        }
+    }
 }

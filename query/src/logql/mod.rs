@@ -12,8 +12,12 @@
 //! and runs the pipeline ([`pipeline`]) over each entry until `limit` lines
 //! are collected. A metric query does the same over the whole window its
 //! ranges need, turns kept entries into samples (1 per line, its byte size,
-//! or the `unwrap`ped value) per output label set, and evaluates range
-//! functions, aggregations and binary operators at every step.
+//! or the `unwrap`ped value) per output label set, and reduces each step's
+//! window (`range`). Everything above the range aggregations — vector
+//! aggregations, `sort`, binary operators with `on`/`ignoring`/`group_*`,
+//! scalars — is evaluated at every step by the PromQL engine's own code
+//! (`metric`), so both languages share one implementation of Prometheus's
+//! semantics; only errors Loki words differently are reworded.
 //!
 //! ```
 //! use sightline_query::logql::{parse, ast::Query};
@@ -26,9 +30,11 @@
 
 pub mod ast;
 mod eval;
+mod metric;
 mod parser;
 mod pattern;
 pub mod pipeline;
+mod range;
 mod template;
 mod values;
 

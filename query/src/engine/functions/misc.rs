@@ -28,14 +28,14 @@ pub(super) fn scalar(vector: &Vector) -> f64 {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Order {
+pub(crate) enum Order {
     Ascending,
     Descending,
 }
 
 /// `sort` / `sort_desc`: by value, NaN last either way; equal values keep
 /// their order. Labels (including the metric name) are kept.
-pub(super) fn sort(mut vector: Vector, ctx: &FnContext<'_>, order: Order) -> Vector {
+pub(crate) fn sort(mut vector: Vector, ctx: &FnContext<'_>, order: Order) -> Vector {
     vector.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Greater,

@@ -24,8 +24,8 @@
 mod histogram;
 mod labels;
 mod math;
-mod misc;
-mod over_time;
+pub(crate) mod misc;
+pub(crate) mod over_time;
 mod rate;
 #[cfg(test)]
 mod testing;

@@ -40,7 +40,7 @@ pub(super) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     (t, c)
 }
 
-pub(super) fn sum(points: &[Point]) -> f64 {
+pub(crate) fn sum(points: &[Point]) -> f64 {
     let (mut sum, mut c) = (0.0, 0.0);
     for p in points {
         (sum, c) = kahan_inc(p.v, sum, c);
@@ -54,7 +54,7 @@ pub(super) fn sum(points: &[Point]) -> f64 {
 
 /// An incremental mean, so that large values do not overflow; an infinite
 /// mean stays put unless a NaN or an infinity of the other sign arrives.
-pub(super) fn avg(points: &[Point]) -> f64 {
+pub(crate) fn avg(points: &[Point]) -> f64 {
     let (mut mean, mut c, mut count) = (0.0f64, 0.0, 0.0);
     for p in points {
         count += 1.0;
@@ -80,7 +80,7 @@ pub(super) fn count(points: &[Point]) -> f64 {
 }
 
 /// The largest value; NaNs count only if every value is NaN.
-pub(super) fn max(points: &[Point]) -> f64 {
+pub(crate) fn max(points: &[Point]) -> f64 {
     points.iter().fold(
         f64::NAN,
         |max, p| {
@@ -94,7 +94,7 @@ pub(super) fn max(points: &[Point]) -> f64 {
 }
 
 /// The smallest value; NaNs count only if every value is NaN.
-pub(super) fn min(points: &[Point]) -> f64 {
+pub(crate) fn min(points: &[Point]) -> f64 {
     points.iter().fold(
         f64::NAN,
         |min, p| {
@@ -108,7 +108,7 @@ pub(super) fn min(points: &[Point]) -> f64 {
 }
 
 /// Population variance by Welford's method with compensated sums.
-pub(super) fn stdvar(points: &[Point]) -> f64 {
+pub(crate) fn stdvar(points: &[Point]) -> f64 {
     let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for p in points {
         count += 1.0;
@@ -119,13 +119,13 @@ pub(super) fn stdvar(points: &[Point]) -> f64 {
     (aux + c_aux) / count
 }
 
-pub(super) fn stddev(points: &[Point]) -> f64 {
+pub(crate) fn stddev(points: &[Point]) -> f64 {
     stdvar(points).sqrt()
 }
 
 /// The φ-quantile of the values, interpolating linearly between the two
 /// nearest ranks. NaN values sort first, as in Prometheus.
-pub(super) fn quantile(q: f64, points: &[Point]) -> f64 {
+pub(crate) fn quantile(q: f64, points: &[Point]) -> f64 {
     if points.is_empty() || q.is_nan() {
         return f64::NAN;
     }

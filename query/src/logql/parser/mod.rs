@@ -270,17 +270,17 @@ impl<'a> Parser<'a> {
             let Some((op, len)) = self.peek_binop() else {
                 return Ok(lhs);
             };
-            if op.precedence() < min_prec {
+            if precedence(op) < min_prec {
                 return Ok(lhs);
             }
             let op_at = self.pos;
             self.pos += len;
             let return_bool = op.is_comparison() && self.eat_keyword("bool");
             let matching = self.vector_matching(op, op_at)?;
-            let next = if op == BinOp::Pow {
-                op.precedence()
+            let next = if op == BinaryOp::Pow {
+                precedence(op)
             } else {
-                op.precedence() + 1
+                precedence(op) + 1
             };
             let rhs = self.expr(next)?;
             if matching.is_some()
@@ -319,7 +319,7 @@ impl<'a> Parser<'a> {
 
     /// `on(…)`/`ignoring(…)` with an optional `group_left`/`group_right`
     /// after a binary operator (and its `bool`).
-    fn vector_matching(&mut self, op: BinOp, op_at: usize) -> PResult<Option<VectorMatching>> {
+    fn vector_matching(&mut self, op: BinaryOp, op_at: usize) -> PResult<Option<VectorMatching>> {
         let on = if self.eat_keyword("on") {
             true
         } else if self.eat_keyword("ignoring") {
@@ -339,8 +339,8 @@ impl<'a> Parser<'a> {
         if card != Cardinality::OneToOne {
             if op.is_set() {
                 let name = match op {
-                    BinOp::And => "and",
-                    BinOp::Or => "or",
+                    BinaryOp::And => "and",
+                    BinaryOp::Or => "or",
                     _ => "unless",
                 };
                 return Err(self.err_at(
@@ -362,37 +362,37 @@ impl<'a> Parser<'a> {
             }
         }
         Ok(Some(VectorMatching {
-            card,
+            cardinality: card,
             on,
             labels,
             include,
         }))
     }
 
-    fn peek_binop(&mut self) -> Option<(BinOp, usize)> {
+    fn peek_binop(&mut self) -> Option<(BinaryOp, usize)> {
         let r = self.rest();
         for (t, op) in [
-            ("==", BinOp::Eq),
-            ("!=", BinOp::Ne),
-            (">=", BinOp::Ge),
-            ("<=", BinOp::Le),
-            (">", BinOp::Gt),
-            ("<", BinOp::Lt),
-            ("+", BinOp::Add),
-            ("-", BinOp::Sub),
-            ("*", BinOp::Mul),
-            ("/", BinOp::Div),
-            ("%", BinOp::Mod),
-            ("^", BinOp::Pow),
+            ("==", BinaryOp::Eq),
+            ("!=", BinaryOp::Ne),
+            (">=", BinaryOp::Ge),
+            ("<=", BinaryOp::Le),
+            (">", BinaryOp::Gt),
+            ("<", BinaryOp::Lt),
+            ("+", BinaryOp::Add),
+            ("-", BinaryOp::Sub),
+            ("*", BinaryOp::Mul),
+            ("/", BinaryOp::Div),
+            ("%", BinaryOp::Mod),
+            ("^", BinaryOp::Pow),
         ] {
             if r.starts_with(t) {
                 return Some((op, t.len()));
             }
         }
         match self.peek_ident() {
-            Some("and") => Some((BinOp::And, 3)),
-            Some("or") => Some((BinOp::Or, 2)),
-            Some("unless") => Some((BinOp::Unless, 6)),
+            Some("and") => Some((BinaryOp::And, 3)),
+            Some("or") => Some((BinaryOp::Or, 2)),
+            Some("unless") => Some((BinaryOp::Unless, 6)),
             _ => None,
         }
     }
@@ -404,7 +404,7 @@ impl<'a> Parser<'a> {
             return Ok(match e {
                 MetricExpr::Number(n) => MetricExpr::Number(-n),
                 e => MetricExpr::Binary {
-                    op: BinOp::Mul,
+                    op: BinaryOp::Mul,
                     return_bool: false,
                     matching: None,
                     lhs: Box::new(MetricExpr::Number(-1.0)),
@@ -474,7 +474,7 @@ impl<'a> Parser<'a> {
         Ok(MetricExpr::Aggregate {
             op,
             param,
-            grouping,
+            grouping: grouping.unwrap_or_default(),
             expr: Box::new(expr),
         })
     }
@@ -545,5 +545,19 @@ impl<'a> Parser<'a> {
             param,
             grouping,
         })))
+    }
+}
+
+/// How tightly a binary operator binds, as in Loki (and PromQL).
+fn precedence(op: BinaryOp) -> u8 {
+    match op {
+        BinaryOp::Or => 1,
+        BinaryOp::And | BinaryOp::Unless => 2,
+        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Lt | BinaryOp::Le => {
+            3
+        }
+        BinaryOp::Add | BinaryOp::Sub => 4,
+        BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod | BinaryOp::Atan2 => 5,
+        BinaryOp::Pow => 6,
     }
 }
