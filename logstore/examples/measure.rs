@@ -20,7 +20,7 @@ use sightline_logstore::{
     Direction, LogQuerier, LogStore, NewEntry, Options, ScanRequest, StreamBatch,
 };
 use sightline_model::{Labels, MatchOp, Matcher};
-use sightline_tsdb::wal::{FsyncPolicy, WalOptions};
+use sightline_wal::{FsyncPolicy, WalOptions};
 
 /// A small deterministic generator (xorshift), so runs are comparable.
 struct Rng(u64);

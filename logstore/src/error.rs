@@ -10,7 +10,7 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("write-ahead log: {0}")]
-    Wal(#[from] sightline_tsdb::Error),
+    Wal(#[from] sightline_wal::Error),
     #[error("index {path}: {source}")]
     Index {
         path: PathBuf,
@@ -62,7 +62,12 @@ impl From<Error> for sightline_read::ReadError {
                 path,
                 detail: format!("layout {found:?}, this version reads {expected:?}"),
             },
-            Error::Wal(e) => e.into(),
+            // Matched in full (no `_`): a new WAL error has to be placed.
+            Error::Wal(sightline_wal::Error::Io { path, source }) => Self::io(path, source),
+            Error::Wal(
+                e @ (sightline_wal::Error::Broken
+                | sightline_wal::Error::CheckpointCoversOpenSegment { .. }),
+            ) => Self::Internal(e.to_string()),
             Error::Internal(detail) => Self::Internal(detail),
         }
     }

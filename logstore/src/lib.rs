@@ -4,8 +4,9 @@
 //!
 //! 1. [`LogStore::push`] resolves each stream in the stream table (label set
 //!    ↔ [`StreamId`], with the stream's time bounds) and frames new stream
-//!    definitions and the entries as WAL records (`wal/`, the metrics store's
-//!    CRC-framed, group-committed WAL);
+//!    definitions and the entries as WAL [`record`]s, appended to `wal/` (a
+//!    `sightline-wal` log: CRC-framed, group-committed, the same log the
+//!    metrics store uses);
 //! 2. under the same lock the entries go to their time partition
 //!    (`partitions/<start ns>/`, one tantivy index per
 //!    [`Options::partition`]), where each stream fills a block of up to 512
@@ -88,7 +89,7 @@ pub struct LogEntry {
 /// Store settings.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub wal: sightline_tsdb::wal::WalOptions,
+    pub wal: sightline_wal::WalOptions,
     /// Time span of one index partition.
     pub partition: Duration,
     /// How often new entries are committed to the indexes.
@@ -109,7 +110,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            wal: sightline_tsdb::wal::WalOptions::default(),
+            wal: sightline_wal::WalOptions::default(),
             partition: Duration::from_secs(24 * 3600),
             commit_interval: Duration::from_secs(5),
             retention: Duration::from_secs(30 * 24 * 3600),

@@ -532,7 +532,7 @@ impl Config {
 
     pub fn logstore_options(&self) -> sightline_logstore::Options {
         sightline_logstore::Options {
-            wal: self.tsdb_options().wal,
+            wal: self.wal_options(),
             partition: self.logs.partition.0,
             commit_interval: self.logs.commit_interval.0,
             retention: self.logs.retention.0,
@@ -543,17 +543,8 @@ impl Config {
     }
 
     pub fn tsdb_options(&self) -> sightline_tsdb::Options {
-        let wal = &self.storage.wal;
         sightline_tsdb::Options {
-            wal: sightline_tsdb::wal::WalOptions {
-                segment_bytes: wal.segment_size_bytes,
-                fsync: match wal.fsync {
-                    FsyncMode::Batch => sightline_tsdb::wal::FsyncPolicy::Batch,
-                    FsyncMode::Interval => {
-                        sightline_tsdb::wal::FsyncPolicy::Interval(wal.fsync_interval.0)
-                    }
-                },
-            },
+            wal: self.wal_options(),
             block_range_ms: ms(self.storage.block_range.0),
             compaction_ranges_ms: vec![
                 ms(self.storage.block_range.0) * 6,
@@ -562,6 +553,18 @@ impl Config {
             retention_ms: ms(self.storage.retention.0),
             retention_bytes: self.storage.retention_size_bytes,
             ..sightline_tsdb::Options::default()
+        }
+    }
+
+    /// `storage.wal`, for both stores' logs.
+    pub fn wal_options(&self) -> sightline_wal::WalOptions {
+        let wal = &self.storage.wal;
+        sightline_wal::WalOptions {
+            segment_bytes: wal.segment_size_bytes,
+            fsync: match wal.fsync {
+                FsyncMode::Batch => sightline_wal::FsyncPolicy::Batch,
+                FsyncMode::Interval => sightline_wal::FsyncPolicy::Interval(wal.fsync_interval.0),
+            },
         }
     }
 }
@@ -616,6 +619,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.listen, "127.0.0.1:2222");
+    }
+
+    #[test]
+    fn both_stores_log_with_storage_wal() {
+        let c = load(
+            "storage:\n  wal:\n    fsync: interval\n    fsync_interval: 250ms\n    segment_size_bytes: 1048576\n",
+            &[],
+        )
+        .unwrap();
+        let want = sightline_wal::WalOptions {
+            segment_bytes: 1 << 20,
+            fsync: sightline_wal::FsyncPolicy::Interval(Duration::from_millis(250)),
+        };
+        for got in [c.tsdb_options().wal, c.logstore_options().wal] {
+            assert_eq!(
+                (got.segment_bytes, got.fsync),
+                (want.segment_bytes, want.fsync)
+            );
+        }
+        let c = Config::load(None, [], &Overrides::default()).unwrap();
+        assert_eq!(c.wal_options().fsync, sightline_wal::FsyncPolicy::Batch);
     }
 
     #[test]

@@ -163,7 +163,7 @@ impl<'a> Appender<'a> {
             Ok(seq) => seq,
             Err(e) => {
                 unlogged.extend(definitions.iter().map(|(id, _)| *id));
-                return Err(e);
+                return Err(e.into());
             }
         };
         drop(unlogged);

@@ -13,7 +13,7 @@ use crate::head::{Head, Tally};
 use crate::merge::merge_series_sets;
 use crate::store::{BlockStore, LocalStore};
 use crate::wal::record::Record;
-use crate::wal::{FsyncPolicy, ReplayReport, Wal, WalOptions};
+use crate::wal::{self, FsyncPolicy, ReplayReport, Wal, WalOptions};
 use crate::{Rejection, Result, SeriesRef};
 use sightline_read::metrics::{Querier, SeriesSet, TimeRange};
 
@@ -136,7 +136,7 @@ impl Tsdb {
         let mut unknown_refs = 0u64;
         let mut before_blocks = 0u64;
         let started = std::time::Instant::now();
-        let (wal, replay) = Wal::open(dir.join("wal"), options.wal.clone(), |record| {
+        let (wal, replay) = wal::open(dir.join("wal"), options.wal.clone(), |record| {
             match record {
                 Record::Series(series) => {
                     for (id, labels) in &series {
@@ -310,7 +310,7 @@ impl Tsdb {
 
     /// Flushes the WAL to disk. Called on shutdown; safe to call any time.
     pub fn close(&self) -> Result<()> {
-        self.wal.sync_all()
+        Ok(self.wal.sync_all()?)
     }
 }
 

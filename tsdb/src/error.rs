@@ -9,8 +9,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("the WAL refused the write: an earlier failed write could not be undone; restart to repair it")]
-    WalBroken,
+    #[error("write-ahead log: {0}")]
+    Wal(#[from] sightline_wal::Error),
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 }
@@ -34,7 +34,20 @@ impl From<Error> for sightline_read::ReadError {
                 path: std::path::PathBuf::new(),
                 detail,
             },
-            e @ Error::WalBroken => Self::Internal(e.to_string()),
+            Error::Wal(e) => wal_read_error(e),
+        }
+    }
+}
+
+/// A WAL failure seen by a reader. Matched in full (no `_`), so a new
+/// `sightline_wal::Error` variant has to be placed here.
+fn wal_read_error(e: sightline_wal::Error) -> sightline_read::ReadError {
+    use sightline_read::ReadError;
+    use sightline_wal::Error as Wal;
+    match e {
+        Wal::Io { path, source } => ReadError::io(path, source),
+        e @ (Wal::Broken | Wal::CheckpointCoversOpenSegment { .. }) => {
+            ReadError::Internal(e.to_string())
         }
     }
 }

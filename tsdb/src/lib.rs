@@ -7,8 +7,10 @@
 //!    Prometheus's ordering rules and appends the accepted ones to the
 //!    series' compressed [`chunk`]s;
 //! 2. under the same lock, the new series definitions and accepted samples are
-//!    framed as records and appended to the [`wal`], so log order is apply
-//!    order;
+//!    encoded as [`wal::record`]s and appended to the write-ahead log (the
+//!    `sightline-wal` crate, which frames, segments and checkpoints them;
+//!    [`wal`] holds this store's records and their typed replay), so log
+//!    order is apply order;
 //! 3. the WAL is fsynced per its policy (group commit per batch by default)
 //!    before `append` returns — only then may the caller acknowledge.
 //!

@@ -33,7 +33,7 @@ use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sightline_model::{Labels, Matcher};
-use sightline_tsdb::wal::Wal;
+use sightline_wal::Wal;
 
 use crate::partition::Partition;
 use crate::record::{self, StreamDef};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
-use sightline_tsdb::wal::Wal;
+use sightline_wal::Wal;
 
 use super::dedup::Recent;
 use super::head::Data;
@@ -40,27 +40,26 @@ impl LogStore {
         // the WAL's checkpoint are in its index already: skipped, by the
         // segment its last commit covers.
         let mut committed: Vec<(StreamId, i64)> = Vec::new();
-        let (wal, report) =
-            Wal::open_raw(dir.join("wal"), options.wal.clone(), |segment, payload| {
-                match record::decode(payload)? {
-                    Record::Streams(defs) => defs.into_iter().for_each(|d| table.restore(d)),
-                    Record::Entries(entries) => {
-                        for e in entries {
-                            let start = e.ts_ns.div_euclid(step) * step;
-                            let held = data
-                                .partitions
-                                .get(&start)
-                                .is_some_and(|p| p.committed_through() >= segment);
-                            if held {
-                                committed.push((e.stream, e.ts_ns));
-                            } else {
-                                replayed.push(e);
-                            }
+        let (wal, report) = Wal::open(dir.join("wal"), options.wal.clone(), |segment, payload| {
+            match record::decode(payload)? {
+                Record::Streams(defs) => defs.into_iter().for_each(|d| table.restore(d)),
+                Record::Entries(entries) => {
+                    for e in entries {
+                        let start = e.ts_ns.div_euclid(step) * step;
+                        let held = data
+                            .partitions
+                            .get(&start)
+                            .is_some_and(|p| p.committed_through() >= segment);
+                        if held {
+                            committed.push((e.stream, e.ts_ns));
+                        } else {
+                            replayed.push(e);
                         }
                     }
                 }
-                Ok(())
-            })?;
+            }
+            Ok(())
+        })?;
         if report.segments == 0 && report.records == 0 {
             // A new WAL (the old one lost or removed): its segment numbers
             // start again, so the partitions' claims on the old ones mean

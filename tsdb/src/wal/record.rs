@@ -1,19 +1,12 @@
-//! WAL record payloads and their framing.
+//! The metrics store's WAL record payloads (`sightline-wal` frames them).
 //!
-//! A frame is `len: u32 LE | crc32: u32 LE | payload`, where the CRC covers
-//! the payload and the payload's first byte is the record type. Integers in
-//! payloads are LEB128 varints (zig-zag for signed), values raw f64 bits.
+//! A payload's first byte is the record type. Integers in payloads are
+//! LEB128 varints (zig-zag for signed), values raw f64 bits.
 
 use sightline_model::{Label, Labels, Sample};
 
 use crate::chunk::XorChunk;
 use crate::SeriesRef;
-
-/// Frame header size: length and checksum.
-pub const FRAME_HEADER: usize = 8;
-/// Largest payload we accept when reading: guards allocation against a
-/// corrupted length field.
-pub const MAX_RECORD_BYTES: usize = 256 << 20;
 
 const TYPE_SERIES: u8 = 1;
 const TYPE_SAMPLES: u8 = 2;
@@ -160,13 +153,6 @@ pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
         }
         other => Err(DecodeError::UnknownType(other)),
     }
-}
-
-/// Frames a payload: header followed by the payload bytes.
-pub fn frame(out: &mut Vec<u8>, payload: &[u8]) {
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    out.extend_from_slice(payload);
 }
 
 fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
