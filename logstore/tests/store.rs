@@ -627,3 +627,31 @@ fn id_fragments_are_looked_up_not_scanned() {
         );
     }
 }
+
+/// Under `fsync: interval` the WAL is fsynced in the background, not only
+/// when a commit closes a segment: a machine crash loses at most about one
+/// interval of acknowledged entries, as documented.
+#[test]
+fn interval_fsync_runs_between_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options();
+    opts.wal.fsync = sightline_wal::FsyncPolicy::Interval(Duration::from_millis(20));
+    let store = LogStore::open(dir.path(), opts).unwrap();
+    store.push(&[batch("a", vec![entry(T0, "one")])]).unwrap();
+    let fsyncs = || {
+        store
+            .wal()
+            .stats()
+            .fsyncs
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = fsyncs();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fsyncs() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no background fsync within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,9 +1,8 @@
 //! The store as a whole: WAL plus head, opened from and closed to a directory.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
 
 use sightline_model::{Labels, Matcher, Sample};
 
@@ -13,9 +12,10 @@ use crate::head::{Head, Tally};
 use crate::merge::merge_series_sets;
 use crate::store::{BlockStore, LocalStore};
 use crate::wal::record::Record;
-use crate::wal::{self, FsyncPolicy, ReplayReport, Wal, WalOptions};
+use crate::wal::{self, ReplayReport, Wal, WalOptions};
 use crate::{Rejection, Result, SeriesRef};
 use sightline_read::metrics::{Querier, SeriesSet, TimeRange};
+use sightline_wal::IntervalSyncer;
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 
@@ -201,10 +201,7 @@ impl Tsdb {
             "replayed WAL"
         );
         let wal = Arc::new(wal);
-        let syncer = match options.wal.fsync {
-            FsyncPolicy::Interval(every) => Some(IntervalSyncer::start(Arc::clone(&wal), every)),
-            FsyncPolicy::Batch => None,
-        };
+        let syncer = IntervalSyncer::start(&wal);
         Ok(Self {
             dir,
             head,
@@ -327,35 +324,6 @@ impl Drop for Tsdb {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Background fsync for [`FsyncPolicy::Interval`].
-#[derive(Debug)]
-struct IntervalSyncer {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl IntervalSyncer {
-    fn start(wal: Arc<Wal>, every: std::time::Duration) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::park_timeout(every);
-                if let Err(e) = wal.sync_all() {
-                    tracing::error!(error = %e, "periodic WAL fsync failed");
-                }
-            }
-        });
-        Self { stop, thread }
-    }
-
-    fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.thread().unpark();
-        let _ = self.thread.join();
-    }
 }
 
 impl Querier for Tsdb {

@@ -13,11 +13,10 @@
 //! - [`FsyncPolicy::Batch`] (default): each append call is fsynced before it
 //!   returns; concurrent appenders share one fsync (group commit), so the cost
 //!   is paid per round of requests, not per request.
-//! - [`FsyncPolicy::Interval`]: a background thread fsyncs every interval; a
-//!   machine crash (not a process crash) can lose up to one interval. The
-//!   thread is the owner's: [`Wal::sync`] returns at once under this policy,
-//!   and the owner calls [`Wal::sync_all`] on its timer (the metrics store
-//!   runs one). Closing a segment ([`Wal::cut_segment`], or a full segment
+//! - [`FsyncPolicy::Interval`]: a background thread ([`IntervalSyncer`],
+//!   which both stores start) fsyncs every interval; a machine crash (not a
+//!   process crash) can lose up to one interval. [`Wal::sync`] returns at
+//!   once under this policy. Closing a segment ([`Wal::cut_segment`], or a full segment
 //!   rotating) always fsyncs it.
 //!
 //! On open, the latest checkpoint and the segments after it are replayed. A
@@ -63,6 +62,7 @@ mod error;
 mod frame;
 mod replay;
 mod segment;
+mod syncer;
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -73,6 +73,7 @@ use std::time::Duration;
 
 pub use error::{Error, Result};
 pub use frame::{FRAME_HEADER, MAX_RECORD_BYTES};
+pub use syncer::IntervalSyncer;
 
 use frame::frame;
 use replay::replay;

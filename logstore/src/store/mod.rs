@@ -33,7 +33,7 @@ use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sightline_model::{Labels, Matcher};
-use sightline_wal::Wal;
+use sightline_wal::{IntervalSyncer, Wal};
 
 use crate::partition::Partition;
 use crate::record::{self, StreamDef};
@@ -102,7 +102,7 @@ pub struct StoreStats {
 struct Inner {
     dir: PathBuf,
     options: Options,
-    wal: Wal,
+    wal: Arc<Wal>,
     /// Held from the WAL append to the apply, and by a commit across its
     /// segment cut and the index commits, so every entry in a segment the
     /// checkpoint deletes is in a committed index.
@@ -128,6 +128,8 @@ struct Inner {
 pub struct LogStore {
     inner: Arc<Inner>,
     committer: Mutex<Option<JoinHandle<()>>>,
+    /// Fsyncs the WAL every `fsync_interval` under `fsync: interval`.
+    syncer: Mutex<Option<IntervalSyncer>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -308,6 +310,9 @@ impl LogStore {
     /// Stops the committer, commits and fsyncs. Later pushes still land in
     /// the WAL.
     pub fn close(&self) -> Result<()> {
+        if let Some(s) = lock(&self.syncer).take() {
+            s.stop();
+        }
         *lock(&self.inner.stop) = true;
         self.inner.wake.notify_all();
         if let Some(h) = lock(&self.committer).take() {

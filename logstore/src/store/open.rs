@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
-use sightline_wal::Wal;
+use sightline_wal::{IntervalSyncer, Wal};
 
 use super::dedup::Recent;
 use super::head::Data;
@@ -100,7 +100,7 @@ impl LogStore {
         let inner = Arc::new(Inner {
             dir,
             options,
-            wal,
+            wal: Arc::new(wal),
             apply: Mutex::new(()),
             maintenance: Mutex::new(()),
             streams: RwLock::new(table),
@@ -126,9 +126,11 @@ impl LogStore {
             .name("logstore-commit".into())
             .spawn(move || worker.run_committer())
             .map_err(|e| Error::io(&inner.dir, e))?;
+        let syncer = IntervalSyncer::start(&inner.wal);
         Ok(Self {
             inner,
             committer: Mutex::new(Some(committer)),
+            syncer: Mutex::new(syncer),
         })
     }
 }

@@ -4,6 +4,7 @@ use sightline_model::{LabelLimits, MatchOp, Matcher, STALE_NAN_BITS};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::wal::FsyncPolicy;
 use sightline_read::metrics::TimeRange;
 
 fn labels(name: &str, inst: &str) -> Labels {
