@@ -152,11 +152,13 @@ impl SharedSelections {
     }
 
     /// Keeps `expr` alive as long as these selections and their memos.
+    /// (One entry per evaluation: a round evaluates each rule once, so
+    /// the list stays as long as the group, and no search is needed.)
     pub(crate) fn keep(&self, expr: &Arc<crate::ast::Expr>) {
-        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        if !kept.iter().any(|k| Arc::ptr_eq(k, expr)) {
-            kept.push(Arc::clone(expr));
-        }
+        self.kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::clone(expr));
     }
 
     /// A memo for one query, kept for the round's later queries.
