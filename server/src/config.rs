@@ -425,6 +425,14 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         overrides: &Overrides,
     ) -> Result<Self, ConfigError> {
+        // `SIGHTLINE_COLLECTOR_…` (one underscore) is the node collector's
+        // own namespace (`sightline-collector`), set beside this server in
+        // one shell or pod; the server's `collector.*` settings are
+        // `SIGHTLINE_COLLECTOR__…`.
+        let env = env.into_iter().filter(|(key, _)| {
+            !key.strip_prefix(sightline_collector::config::ENV_PREFIX)
+                .is_some_and(|rest| !rest.starts_with('_'))
+        });
         let mut layers = sightline_config::Layers::read(file)?;
         layers.overlay_env(ENV_PREFIX, env);
         let mut draft = layers.deserialize::<Config>()?;
@@ -601,6 +609,9 @@ mod tests {
                 ("SIGHTLINE_DATA_DIR", "/tmp/from-env"),
                 ("SIGHTLINE_INGEST__MAX_BODY_BYTES", "1048576"),
                 ("OTHER_VAR", "ignored"),
+                // The node collector's variables are not the server's.
+                ("SIGHTLINE_COLLECTOR_SERVER", "http://elsewhere:9700"),
+                ("SIGHTLINE_COLLECTOR__INTERVAL", "30s"),
             ],
         )
         .unwrap();
@@ -608,6 +619,7 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/tmp/from-env"));
         assert_eq!(c.ingest.max_body_bytes, 1 << 20);
         assert_eq!(c.storage.wal.fsync_interval.0, Duration::from_millis(250));
+        assert_eq!(c.collector.interval.0, Duration::from_secs(30));
         let flags = Overrides {
             listen: Some("127.0.0.1:2222".into()),
             ..Overrides::default()
