@@ -430,8 +430,8 @@ impl Config {
         // one shell or pod; the server's `collector.*` settings are
         // `SIGHTLINE_COLLECTOR__…`.
         let env = env.into_iter().filter(|(key, _)| {
-            !key.strip_prefix(sightline_collector::config::ENV_PREFIX)
-                .is_some_and(|rest| !rest.starts_with('_'))
+            key.strip_prefix(sightline_collector::config::ENV_PREFIX)
+                .is_none_or(|rest| rest.starts_with('_'))
         });
         let mut layers = sightline_config::Layers::read(file)?;
         layers.overlay_env(ENV_PREFIX, env);
