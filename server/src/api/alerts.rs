@@ -419,3 +419,24 @@ async fn delete_silence(State(s): S, Path(id): Path<String>) -> Response {
         Err(e) => internal(e),
     }
 }
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_server_side_failure_names_the_request_id_not_the_detail() {
+        let response = internal("writing /data/alertmanager/silences.json: disk full");
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap_or_default();
+        let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let text = body.as_str().unwrap_or_default();
+        assert!(
+            text.starts_with("internal server error (request id "),
+            "{body}"
+        );
+        assert!(!text.contains("disk full"), "{body}");
+    }
+}
