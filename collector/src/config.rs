@@ -29,6 +29,15 @@ use crate::shipper::MIN_BUFFER_BYTES;
 /// Prefix of the environment variables read by [`AgentConfig::load`].
 pub const ENV_PREFIX: &str = "SIGHTLINE_COLLECTOR_";
 
+/// Whether an environment variable is one of this collector's settings:
+/// `SIGHTLINE_COLLECTOR_<FIELD>`. `SIGHTLINE_COLLECTOR__…` (two
+/// underscores) shares the prefix but is the server's `collector.*`
+/// section; the server skips what this accepts, and this skips the rest.
+pub fn is_collector_var(key: &str) -> bool {
+    key.strip_prefix(ENV_PREFIX)
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('_'))
+}
+
 /// The variable the node name falls back to; Kubernetes manifests set it
 /// from `spec.nodeName`.
 pub const NODE_NAME_VAR: &str = "NODE_NAME";
@@ -60,10 +69,7 @@ impl AgentConfig {
                 node_name_var = Some(value);
                 return None;
             }
-            let server_setting = key
-                .strip_prefix(ENV_PREFIX)
-                .is_some_and(|rest| rest.starts_with('_'));
-            (!server_setting).then_some((key, value))
+            is_collector_var(&key).then_some((key, value))
         });
         let mut layers = sightline_config::Layers::read(file)?;
         layers.overlay_env(ENV_PREFIX, ours);

@@ -429,10 +429,9 @@ impl Config {
         // own namespace (`sightline-collector`), set beside this server in
         // one shell or pod; the server's `collector.*` settings are
         // `SIGHTLINE_COLLECTOR__…`.
-        let env = env.into_iter().filter(|(key, _)| {
-            key.strip_prefix(sightline_collector::config::ENV_PREFIX)
-                .is_none_or(|rest| rest.starts_with('_'))
-        });
+        let env = env
+            .into_iter()
+            .filter(|(key, _)| !sightline_collector::config::is_collector_var(key));
         let mut layers = sightline_config::Layers::read(file)?;
         layers.overlay_env(ENV_PREFIX, env);
         let mut draft = layers.deserialize::<Config>()?;
